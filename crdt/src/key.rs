@@ -1,0 +1,515 @@
+//! The key envelope shared by every value type.
+//!
+//! A [`Key`] holds one *slot* per value type that has been written to the key (normally
+//! exactly one) and an expiry register:
+//! - **Delete** (DEL, UNLINK, expiry-deletion, FLUSHDB) is observed-remove: its delta
+//!   removes every dot the issuing region had seen in every slot and floors every counter;
+//!   writes it had not seen survive (DEL ∥ SADD y ⇒ {y}).
+//! - **Type conflict**: each slot carries creation stamps (HLCs of the writes that created
+//!   the key with that type; for strings, also the HLC of the latest SET). The visible
+//!   type is the present slot with the highest stamp; the others are invisible, removed
+//!   by the next local write to the key, and garbage-collected once causally stable.
+//! - **Expiry** is a register of absolute expiry times in Unix milliseconds (0 = PERSIST
+//!   marker). EXPIRE replaces the entries it observed; concurrent EXPIREs both stay and
+//!   the later time wins; a PERSIST marker beats every concurrent EXPIRE. SET without
+//!   KEEPTTL clears the TTLs it observed (no marker: a concurrent EXPIRE still applies).
+//!
+//! Values of later types (lists, HyperLogLog, streams) become new [`Value`] variants.
+
+use crate::context::{CausalContext, DotStore};
+use crate::dot::{Dot, RegionId};
+use crate::dotset::DotFun;
+use crate::field::Field;
+use crate::hash::ORHash;
+use crate::hlc::Hlc;
+use crate::set::ORSet;
+use crate::vv::VersionVector;
+use crate::zset::ZSet;
+use crate::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// Value types.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    /// Strings (and counters).
+    String,
+    /// Sets.
+    Set,
+    /// Hashes.
+    Hash,
+    /// Sorted sets (and geo).
+    ZSet,
+}
+
+impl Kind {
+    /// The name TYPE replies with.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+            Kind::Set => "set",
+            Kind::Hash => "hash",
+            Kind::ZSet => "zset",
+        }
+    }
+}
+
+/// A collection value with its creation stamps.
+#[derive(Clone, PartialEq, Debug, Default, Serialize, Deserialize)]
+pub struct Coll<T> {
+    /// Creation stamps: (dot, HLC) of the writes that created the key with this type.
+    pub created: DotFun<Hlc>,
+    /// The collection.
+    pub data: T,
+}
+
+impl<T: DotStore> Coll<T> {
+    fn join(&mut self, ctx: &CausalContext, other: &Self, other_ctx: &CausalContext) {
+        self.created.join(ctx, &other.created, other_ctx);
+        self.data.join(ctx, &other.data, other_ctx);
+    }
+    fn is_bottom(&self) -> bool {
+        self.created.is_bottom() && self.data.is_bottom()
+    }
+    fn stamp(&self) -> Hlc {
+        self.created
+            .entries()
+            .iter()
+            .map(|e| e.1)
+            .max()
+            .unwrap_or(Hlc::ZERO)
+    }
+    fn remove_created(&self, dctx: &mut CausalContext) {
+        self.created.for_each_dot(&mut |d| dctx.insert(d));
+    }
+}
+
+/// One slot's value.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub enum Value {
+    /// A string / counter.
+    Str(Field<Bytes>),
+    /// A set.
+    Set(Box<Coll<ORSet>>),
+    /// A hash.
+    Hash(Box<Coll<ORHash>>),
+    /// A sorted set.
+    ZSet(Box<Coll<ZSet>>),
+}
+
+impl Value {
+    /// An empty value of a kind.
+    pub fn empty(k: Kind) -> Value {
+        match k {
+            Kind::String => Value::Str(Field::Empty),
+            Kind::Set => Value::Set(Box::default()),
+            Kind::Hash => Value::Hash(Box::default()),
+            Kind::ZSet => Value::ZSet(Box::default()),
+        }
+    }
+    /// The value's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::Str(_) => Kind::String,
+            Value::Set(_) => Kind::Set,
+            Value::Hash(_) => Kind::Hash,
+            Value::ZSet(_) => Kind::ZSet,
+        }
+    }
+    /// Whether a reader sees it.
+    pub fn is_present(&self) -> bool {
+        match self {
+            Value::Str(f) => f.is_present(),
+            Value::Set(c) => !c.data.is_empty(),
+            Value::Hash(c) => c.data.is_present(),
+            Value::ZSet(c) => c.data.is_present(),
+        }
+    }
+    /// Whether it holds nothing at all.
+    pub fn is_bottom(&self) -> bool {
+        match self {
+            Value::Str(f) => f.is_bottom(),
+            Value::Set(c) => c.is_bottom(),
+            Value::Hash(c) => c.is_bottom(),
+            Value::ZSet(c) => c.is_bottom(),
+        }
+    }
+    /// The type-conflict stamp.
+    pub fn stamp(&self) -> Hlc {
+        match self {
+            Value::Str(f) => f.stamp(),
+            Value::Set(c) => c.stamp(),
+            Value::Hash(c) => c.stamp(),
+            Value::ZSet(c) => c.stamp(),
+        }
+    }
+    fn join(&mut self, ctx: &CausalContext, other: &Value, other_ctx: &CausalContext) {
+        match (self, other) {
+            (Value::Str(a), Value::Str(b)) => a.join(ctx, b, other_ctx),
+            (Value::Set(a), Value::Set(b)) => a.join(ctx, b, other_ctx),
+            (Value::Hash(a), Value::Hash(b)) => a.join(ctx, b, other_ctx),
+            (Value::ZSet(a), Value::ZSet(b)) => a.join(ctx, b, other_ctx),
+            _ => unreachable!("slots are joined per kind"),
+        }
+    }
+    fn join_delta(&mut self, ctx: &CausalContext, other: &Value, other_ctx: &CausalContext) {
+        match (self, other) {
+            (Value::Str(a), Value::Str(b)) => a.join(ctx, b, other_ctx),
+            (Value::Set(a), Value::Set(b)) => {
+                a.created.join(ctx, &b.created, other_ctx);
+                a.data.join_delta(ctx, &b.data, other_ctx)
+            }
+            (Value::Hash(a), Value::Hash(b)) => {
+                a.created.join(ctx, &b.created, other_ctx);
+                a.data.join_delta(ctx, &b.data, other_ctx)
+            }
+            (Value::ZSet(a), Value::ZSet(b)) => {
+                a.created.join(ctx, &b.created, other_ctx);
+                a.data.join_delta(ctx, &b.data, other_ctx)
+            }
+            _ => unreachable!("slots are joined per kind"),
+        }
+    }
+    fn for_each_dot(&self, f: &mut dyn FnMut(Dot)) {
+        match self {
+            Value::Str(x) => x.for_each_dot(f),
+            Value::Set(c) => {
+                c.created.for_each_dot(f);
+                c.data.for_each_dot(f)
+            }
+            Value::Hash(c) => {
+                c.created.for_each_dot(f);
+                c.data.for_each_dot(f)
+            }
+            Value::ZSet(c) => {
+                c.created.for_each_dot(f);
+                c.data.for_each_dot(f)
+            }
+        }
+    }
+    /// Delta removing everything observed in this value.
+    #[must_use]
+    pub fn remove_delta(&self, dctx: &mut CausalContext) -> Value {
+        match self {
+            Value::Str(f) => Value::Str(f.remove_delta(dctx)),
+            Value::Set(c) => {
+                c.remove_created(dctx);
+                Value::Set(Box::new(Coll {
+                    created: DotFun::default(),
+                    data: c.data.remove_all_delta(dctx),
+                }))
+            }
+            Value::Hash(c) => {
+                c.remove_created(dctx);
+                Value::Hash(Box::new(Coll {
+                    created: DotFun::default(),
+                    data: c.data.remove_all_delta(dctx),
+                }))
+            }
+            Value::ZSet(c) => {
+                c.remove_created(dctx);
+                Value::ZSet(Box::new(Coll {
+                    created: DotFun::default(),
+                    data: c.data.remove_all_delta(dctx),
+                }))
+            }
+        }
+    }
+    fn gc(&mut self, stable: &VersionVector) {
+        match self {
+            Value::Str(f) => f.gc(stable),
+            Value::Set(_) => {}
+            Value::Hash(c) => c.data.gc(stable),
+            Value::ZSet(c) => c.data.gc(stable),
+        }
+    }
+    fn purge(&mut self, region: RegionId) {
+        match self {
+            Value::Str(f) => f.purge(region),
+            Value::Set(_) => {}
+            Value::Hash(c) => c.data.purge(region),
+            Value::ZSet(c) => c.data.purge(region),
+        }
+    }
+}
+
+/// Rare parts of a key: extra type slots and the expiry register.
+#[derive(Clone, PartialEq, Debug, Default, Serialize, Deserialize)]
+pub struct KeyExtra {
+    /// Slots after the first, sorted by kind.
+    pub others: Vec<Value>,
+    /// Expiry entries: absolute Unix ms, 0 = PERSIST marker.
+    pub expiry: DotFun<u64>,
+}
+
+/// One key's CRDT state (see module docs). Canonical: slots sorted by kind, no bottom
+/// slot, `extra` only when needed.
+#[derive(Clone, PartialEq, Debug, Default, Serialize, Deserialize)]
+pub struct Key {
+    main: Option<Value>,
+    extra: Option<Box<KeyExtra>>,
+}
+
+/// Marker stored in the expiry register by PERSIST.
+pub const PERSIST: u64 = 0;
+
+impl Key {
+    /// A key (or key delta) holding one value.
+    pub fn from_value(v: Value) -> Key {
+        Key::from_parts(vec![v], DotFun::default())
+    }
+
+    fn from_parts(mut slots: Vec<Value>, expiry: DotFun<u64>) -> Key {
+        slots.retain(|v| !v.is_bottom());
+        slots.sort_by_key(|v| v.kind());
+        let mut it = slots.into_iter();
+        let main = it.next();
+        let others: Vec<Value> = it.collect();
+        let extra = if others.is_empty() && expiry.is_empty() {
+            None
+        } else {
+            Some(Box::new(KeyExtra { others, expiry }))
+        };
+        Key { main, extra }
+    }
+
+    fn into_parts(self) -> (Vec<Value>, DotFun<u64>) {
+        let mut slots: Vec<Value> = self.main.into_iter().collect();
+        let mut expiry = DotFun::default();
+        if let Some(x) = self.extra {
+            slots.extend(x.others);
+            expiry = x.expiry;
+        }
+        (slots, expiry)
+    }
+
+    /// Every slot, sorted by kind.
+    pub fn slots(&self) -> impl Iterator<Item = &Value> {
+        self.main
+            .iter()
+            .chain(self.extra.iter().flat_map(|x| x.others.iter()))
+    }
+
+    /// The slot of a kind, visible or not.
+    pub fn slot(&self, k: Kind) -> Option<&Value> {
+        self.slots().find(|v| v.kind() == k)
+    }
+
+    /// The visible value: the present slot with the highest stamp.
+    pub fn visible(&self) -> Option<&Value> {
+        match &self.extra {
+            None => self.main.as_ref().filter(|v| v.is_present()),
+            Some(x) if x.others.is_empty() => self.main.as_ref().filter(|v| v.is_present()),
+            Some(_) => self
+                .slots()
+                .filter(|v| v.is_present())
+                .max_by_key(|v| (v.stamp(), v.kind())),
+        }
+    }
+
+    /// The expiry register's entries.
+    pub fn expiry_entries(&self) -> &[(Dot, u64)] {
+        match &self.extra {
+            Some(x) => x.expiry.entries(),
+            None => &[],
+        }
+    }
+
+    /// Absolute expiry time in Unix ms, if the key has a TTL.
+    pub fn expire_at(&self) -> Option<u64> {
+        let e = self.expiry_entries();
+        if e.is_empty() || e.iter().any(|x| x.1 == PERSIST) {
+            None
+        } else {
+            e.iter().map(|x| x.1).max()
+        }
+    }
+
+    /// Whether the key holds nothing at all (it can be dropped from the keyspace).
+    pub fn is_bottom(&self) -> bool {
+        self.main.is_none() && self.extra.is_none()
+    }
+
+    /// Delta of DEL: removes everything observed (all slots, expiry).
+    #[must_use]
+    pub fn remove_delta(&self, dctx: &mut CausalContext) -> Key {
+        let slots = self.slots().map(|v| v.remove_delta(dctx)).collect();
+        for (d, _) in self.expiry_entries() {
+            dctx.insert(*d);
+        }
+        Key::from_parts_keep(slots, DotFun::default())
+    }
+
+    /// Delta removing the slots that are not visible (cleanup before a local write).
+    /// `None` when there is nothing to remove.
+    #[must_use]
+    pub fn remove_hidden_delta(&self, dctx: &mut CausalContext) -> Option<Key> {
+        let vis = self.visible().map(|v| v.kind());
+        let hidden: Vec<Value> = self
+            .slots()
+            .filter(|v| Some(v.kind()) != vis)
+            .map(|v| v.remove_delta(dctx))
+            .collect();
+        if hidden.is_empty() {
+            None
+        } else {
+            Some(Key::from_parts_keep(hidden, DotFun::default()))
+        }
+    }
+
+    /// Delta of EXPIRE/PEXPIREAT...: replaces observed expiry entries with `at_ms`.
+    #[must_use]
+    pub fn expire_delta(&self, at_ms: u64, dot: Dot, dctx: &mut CausalContext) -> Key {
+        debug_assert!(at_ms != PERSIST);
+        for (d, _) in self.expiry_entries() {
+            dctx.insert(*d);
+        }
+        dctx.insert(dot);
+        Key::from_parts(Vec::new(), DotFun::one(dot, at_ms.max(1)))
+    }
+
+    /// Delta of PERSIST: replaces observed expiry entries with a marker that beats
+    /// concurrent EXPIREs.
+    #[must_use]
+    pub fn persist_delta(&self, dot: Dot, dctx: &mut CausalContext) -> Key {
+        for (d, _) in self.expiry_entries() {
+            dctx.insert(*d);
+        }
+        dctx.insert(dot);
+        Key::from_parts(Vec::new(), DotFun::one(dot, PERSIST))
+    }
+
+    /// Delta clearing the observed TTL without a marker (SET without KEEPTTL).
+    /// `None` when there is no expiry entry.
+    #[must_use]
+    pub fn clear_ttl_delta(&self, dctx: &mut CausalContext) -> Option<Key> {
+        let e = self.expiry_entries();
+        if e.is_empty() {
+            return None;
+        }
+        for (d, _) in e {
+            dctx.insert(*d);
+        }
+        Some(Key::default())
+    }
+
+    /// Like `from_parts` but keeps bottom slots: deltas use them to name touched slots.
+    fn from_parts_keep(mut slots: Vec<Value>, expiry: DotFun<u64>) -> Key {
+        slots.sort_by_key(|v| v.kind());
+        let mut it = slots.into_iter();
+        let main = it.next();
+        let others: Vec<Value> = it.collect();
+        let extra = if others.is_empty() && expiry.is_empty() {
+            None
+        } else {
+            Some(Box::new(KeyExtra { others, expiry }))
+        };
+        Key { main, extra }
+    }
+
+    fn join_impl(
+        &mut self,
+        ctx: &CausalContext,
+        other: &Key,
+        other_ctx: &CausalContext,
+        delta: bool,
+    ) {
+        // Fast path: one slot each, same kind, no expiry on either side.
+        if self.extra.is_none() && other.extra.is_none() {
+            if let (Some(a), Some(b)) = (&mut self.main, &other.main) {
+                if a.kind() == b.kind() {
+                    if delta {
+                        a.join_delta(ctx, b, other_ctx);
+                    } else {
+                        a.join(ctx, b, other_ctx);
+                    }
+                    if a.is_bottom() {
+                        self.main = None;
+                    }
+                    return;
+                }
+            }
+        }
+        let (mut slots, mut expiry) = std::mem::take(self).into_parts();
+        let (other_slots, other_expiry) = other.clone().into_parts();
+        // Slots of self: join with the other's slot of the same kind (or bottom).
+        for s in slots.iter_mut() {
+            let empty = Value::empty(s.kind());
+            let o = other_slots
+                .iter()
+                .find(|o| o.kind() == s.kind())
+                .unwrap_or(&empty);
+            if delta {
+                s.join_delta(ctx, o, other_ctx);
+            } else {
+                s.join(ctx, o, other_ctx);
+            }
+        }
+        for o in other_slots {
+            if !slots.iter().any(|s| s.kind() == o.kind()) {
+                let mut n = Value::empty(o.kind());
+                n.join(ctx, &o, other_ctx);
+                slots.push(n);
+            }
+        }
+        expiry.join(ctx, &other_expiry, other_ctx);
+        *self = Key::from_parts(slots, expiry);
+    }
+
+    /// Joins a delta made by this crate's mutators (cost proportional to the delta).
+    pub fn join_delta(&mut self, ctx: &CausalContext, delta: &Key, delta_ctx: &CausalContext) {
+        self.join_impl(ctx, delta, delta_ctx, true)
+    }
+
+    /// Garbage collection at causal stability. `stable` must be a version vector that
+    /// every region has reached *and* such that every write concurrent with a stable dot
+    /// has already been applied here (the replication layer computes it from acks). Never
+    /// changes what a reader sees.
+    pub fn gc(&mut self, stable: &VersionVector) {
+        let vis = self.visible().map(|v| v.kind());
+        let (mut slots, mut expiry) = std::mem::take(self).into_parts();
+        for s in slots.iter_mut() {
+            s.gc(stable);
+        }
+        if vis.is_some() {
+            slots.retain(|s| {
+                if Some(s.kind()) == vis {
+                    return true;
+                }
+                let mut all_stable = true;
+                s.for_each_dot(&mut |d| all_stable &= stable.contains(d));
+                !all_stable
+            });
+        }
+        let e = expiry.entries();
+        if e.len() == 1 && e[0].1 == PERSIST && stable.contains(e[0].0) {
+            expiry = DotFun::default();
+        }
+        *self = Key::from_parts(slots, expiry);
+    }
+
+    /// Drops a removed region's counter metadata.
+    pub fn purge(&mut self, region: RegionId) {
+        let (mut slots, expiry) = std::mem::take(self).into_parts();
+        for s in slots.iter_mut() {
+            s.purge(region);
+        }
+        *self = Key::from_parts(slots, expiry);
+    }
+}
+
+impl DotStore for Key {
+    fn join(&mut self, ctx: &CausalContext, other: &Self, other_ctx: &CausalContext) {
+        self.join_impl(ctx, other, other_ctx, false)
+    }
+    fn is_bottom(&self) -> bool {
+        Key::is_bottom(self)
+    }
+    fn for_each_dot(&self, f: &mut dyn FnMut(Dot)) {
+        for s in self.slots() {
+            s.for_each_dot(f)
+        }
+        for (d, _) in self.expiry_entries() {
+            f(*d)
+        }
+    }
+}
