@@ -207,11 +207,13 @@ impl<V: FieldValue> DotStore for Field<V> {
     fn join(&mut self, ctx: &CausalContext, other: &Self, other_ctx: &CausalContext) {
         match (&*self, other) {
             (Field::Plain(a), Field::Plain(b)) if a.dot == b.dot => return,
-            (_, Field::Empty) if self.counter().is_none() && self.created().is_empty() => {
-                // Fast path: only register removes can happen.
-                if self.reg().iter().all(|e| !other_ctx.contains(e.dot)) {
-                    return;
-                }
+            // Fast path: only register removes can happen, and none applies.
+            (_, Field::Empty)
+                if self.counter().is_none()
+                    && self.created().is_empty()
+                    && self.reg().iter().all(|e| !other_ctx.contains(e.dot)) =>
+            {
+                return
             }
             _ => {}
         }
