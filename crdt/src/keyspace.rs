@@ -47,6 +47,8 @@ pub struct OpDelta {
 pub struct Keyspace {
     dbs: Vec<HashMap<Bytes, Key>>,
     ctx: CausalContext,
+    /// Contexts of the key deltas of the op being applied.
+    pending: CausalContext,
 }
 
 impl Default for Keyspace {
@@ -54,6 +56,7 @@ impl Default for Keyspace {
         Keyspace {
             dbs: (0..DATABASES).map(|_| HashMap::new()).collect(),
             ctx: CausalContext::new(),
+            pending: CausalContext::new(),
         }
     }
 }
@@ -105,7 +108,10 @@ impl Keyspace {
         self.ctx.contains(dot)
     }
 
-    /// Applies one key delta (no op bookkeeping; see [`Keyspace::apply`]).
+    /// Applies one key delta of the op being applied. The key's store is joined against
+    /// the context as it was *before* the op (so several keys, or several deltas of one
+    /// key, may carry entries with the op's dot); the delta's context is joined into the
+    /// replica's context by [`Keyspace::finish_op`].
     pub fn apply_key(&mut self, kd: &KeyDelta) {
         let db = &mut self.dbs[kd.db as usize % DATABASES];
         match db.get_mut(&kd.key[..]) {
@@ -123,15 +129,23 @@ impl Keyspace {
                 }
             }
         }
-        self.ctx.join(&kd.delta.ctx);
+        self.pending.join(&kd.delta.ctx);
     }
 
-    /// Applies a whole op: every key delta, then marks the op's dot applied.
+    /// Ends the op whose key deltas were applied with [`Keyspace::apply_key`]: marks its
+    /// dot and every dot its deltas saw as applied.
+    pub fn finish_op(&mut self, dot: Dot) {
+        let p = std::mem::take(&mut self.pending);
+        self.ctx.join(&p);
+        self.ctx.insert(dot);
+    }
+
+    /// Applies a whole op atomically: every key delta, then [`Keyspace::finish_op`].
     pub fn apply(&mut self, op: &OpDelta) {
         for kd in &op.keys {
             self.apply_key(kd);
         }
-        self.ctx.insert(op.dot);
+        self.finish_op(op.dot);
     }
 
     /// Merges another replica's full state (full resync).
