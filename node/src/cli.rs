@@ -1,0 +1,194 @@
+//! Command-line interface of the `meridian` binary (clap).
+//!
+//! `meridian server` takes `--config FILE` plus one flag per configuration
+//! key (same name as in the TOML file and in CONFIG GET). Flags override the
+//! file, which overrides the defaults.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, ConfigError};
+
+/// Meridian: an active-active geo-replicated database that speaks the Redis
+/// protocol.
+#[derive(Debug, Parser)]
+#[command(name = "meridian", version, about, long_about = None)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands of `meridian`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a region server (RESP2/RESP3 over TCP).
+    Server(ServerArgs),
+}
+
+/// Flags of `meridian server`. Each flag is also a key of the TOML config
+/// file and of CONFIG GET/SET.
+#[derive(Debug, Default, Args)]
+#[command(after_help = "\
+Config file: TOML, keys spelled as the flags without dashes in front, e.g.\n\
+    port = 6380\n\
+    bind = \"127.0.0.1 ::1\"\n\
+    proto-max-bulk-len = \"512mb\"\n\
+    client-output-buffer-limit = \"normal 1gb 0 0 pubsub 32mb 8mb 60\"\n\
+Sizes accept Redis units: 1024, 64kb, 512mb, 1gb (k/m/g = 1000^n, kb/mb/gb = 1024^n).")]
+pub struct ServerArgs {
+    /// TOML config file; flags given here override its keys.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Addresses to listen on, space separated [default: 127.0.0.1].
+    #[arg(long, value_name = "ADDRS")]
+    pub bind: Option<String>,
+    /// TCP port for clients [default: 6379].
+    #[arg(long, short = 'p', value_name = "N")]
+    pub port: Option<u16>,
+    /// This region's stable numeric id, unique among regions [default: 1].
+    #[arg(long, value_name = "N")]
+    pub region_id: Option<u64>,
+    /// Directory for persistent state [default: meridian-data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<String>,
+    /// Number of logical databases, 1..=16 [default: 16].
+    #[arg(long, value_name = "N")]
+    pub databases: Option<u32>,
+    /// Maximum simultaneous clients [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub maxclients: Option<u64>,
+    /// Close clients idle for this many seconds, 0 = never [default: 0].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// TCP keep-alive interval for client sockets, 0 = off [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub tcp_keepalive: Option<u64>,
+    /// Largest bulk string a client may send [default: 512mb].
+    #[arg(long, value_name = "SIZE")]
+    pub proto_max_bulk_len: Option<String>,
+    /// Largest unprocessed input per client [default: 1gb].
+    #[arg(long, value_name = "SIZE")]
+    pub client_query_buffer_limit: Option<String>,
+    /// Output buffer limits per class, Redis syntax
+    /// [default: "normal 1gb 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60"].
+    #[arg(long, value_name = "SPEC")]
+    pub client_output_buffer_limit: Option<String>,
+    /// Log verbosity: debug, verbose, notice, warning, nothing [default: notice].
+    #[arg(long, value_name = "LEVEL")]
+    pub loglevel: Option<String>,
+    /// Write durability: always, everysec, no [default: everysec].
+    #[arg(long, value_name = "POLICY")]
+    pub appendfsync: Option<String>,
+}
+
+impl ServerArgs {
+    /// The flags that were given, as `(config key, value)` pairs.
+    pub fn overrides(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let mut add = |name: &'static str, v: Option<String>| {
+            if let Some(v) = v {
+                out.push((name, v));
+            }
+        };
+        add("bind", self.bind.clone());
+        add("port", self.port.map(|v| v.to_string()));
+        add("region-id", self.region_id.map(|v| v.to_string()));
+        add("data-dir", self.data_dir.clone());
+        add("databases", self.databases.map(|v| v.to_string()));
+        add("maxclients", self.maxclients.map(|v| v.to_string()));
+        add("timeout", self.timeout.map(|v| v.to_string()));
+        add("tcp-keepalive", self.tcp_keepalive.map(|v| v.to_string()));
+        add("proto-max-bulk-len", self.proto_max_bulk_len.clone());
+        add(
+            "client-query-buffer-limit",
+            self.client_query_buffer_limit.clone(),
+        );
+        add(
+            "client-output-buffer-limit",
+            self.client_output_buffer_limit.clone(),
+        );
+        add("loglevel", self.loglevel.clone());
+        add("appendfsync", self.appendfsync.clone());
+        out
+    }
+
+    /// Defaults, then the config file (if any), then the flags.
+    pub fn load_config(&self) -> Result<Config, ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        for (key, value) in self.overrides() {
+            config.set(key, &value, false)?;
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+    use crate::config::CONFIG_KEYS;
+
+    #[test]
+    fn every_config_key_has_a_flag() {
+        let cmd = Cli::command();
+        let server = cmd.find_subcommand("server").unwrap();
+        for key in CONFIG_KEYS.iter().filter(|k| k.settable) {
+            assert!(
+                server.get_arguments().any(|a| a.get_long() == Some(key.name)),
+                "no --{} flag",
+                key.name
+            );
+        }
+        // and every flag is applied
+        let all = ServerArgs {
+            bind: Some("127.0.0.2".into()),
+            port: Some(1),
+            region_id: Some(2),
+            data_dir: Some("d".into()),
+            databases: Some(3),
+            maxclients: Some(4),
+            timeout: Some(5),
+            tcp_keepalive: Some(6),
+            proto_max_bulk_len: Some("2mb".into()),
+            client_query_buffer_limit: Some("3mb".into()),
+            client_output_buffer_limit: Some("normal 0 0 0".into()),
+            loglevel: Some("debug".into()),
+            appendfsync: Some("always".into()),
+            config: None,
+        };
+        assert_eq!(
+            all.overrides().len(),
+            CONFIG_KEYS.iter().filter(|k| k.settable).count()
+        );
+        let c = all.load_config().unwrap();
+        assert_eq!((c.port, c.region_id, c.databases), (1, 2, 3));
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let dir = std::env::temp_dir().join(format!("meridian-cli-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("m.toml");
+        std::fs::write(&file, "port = 7000\nmaxclients = 7\n").unwrap();
+        let cli = Cli::try_parse_from([
+            "meridian",
+            "server",
+            "--config",
+            file.to_str().unwrap(),
+            "--port",
+            "7001",
+        ])
+        .unwrap();
+        let Command::Server(args) = cli.command;
+        let c = args.load_config().unwrap();
+        assert_eq!(c.port, 7001);
+        assert_eq!(c.maxclients, 7);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,202 @@
+//! Connection commands: PING ECHO QUIT RESET HELLO AUTH SELECT.
+
+use bytes::Bytes;
+
+use super::{
+    args::{int, is, text},
+    Action, CmdResult, CommandSpec, Ctx, Flag, Group,
+};
+use crate::{resp::Protocol, resp::Reply, REDIS_COMPAT_VERSION};
+
+/// Connection command family.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("ping", -1, ping)
+        .flags(&[Flag::Fast])
+        .group(Group::Connection)
+        .summary("Returns the server's liveliness response."),
+    CommandSpec::new("echo", 2, echo)
+        .flags(&[Flag::Fast])
+        .group(Group::Connection)
+        .summary("Returns the given string."),
+    CommandSpec::new("quit", -1, quit)
+        .flags(&[
+            Flag::AllowBusy,
+            Flag::Noscript,
+            Flag::Loading,
+            Flag::Stale,
+            Flag::Fast,
+            Flag::NoAuth,
+        ])
+        .group(Group::Connection)
+        .summary("Closes the connection."),
+    CommandSpec::new("reset", 1, reset)
+        .flags(&[
+            Flag::Noscript,
+            Flag::Loading,
+            Flag::Stale,
+            Flag::Fast,
+            Flag::NoAuth,
+            Flag::AllowBusy,
+        ])
+        .group(Group::Connection)
+        .since("6.2.0")
+        .summary("Resets the connection."),
+    CommandSpec::new("hello", -1, hello)
+        .flags(&[
+            Flag::Noscript,
+            Flag::Loading,
+            Flag::Stale,
+            Flag::Fast,
+            Flag::NoAuth,
+            Flag::AllowBusy,
+        ])
+        .group(Group::Connection)
+        .since("6.0.0")
+        .summary("Handshakes with the Redis server."),
+    CommandSpec::new("auth", -2, auth)
+        .flags(&[
+            Flag::Noscript,
+            Flag::Loading,
+            Flag::Stale,
+            Flag::Fast,
+            Flag::NoAuth,
+            Flag::AllowBusy,
+        ])
+        .group(Group::Connection)
+        .summary("Authenticates the connection."),
+    CommandSpec::new("select", 2, select)
+        .flags(&[Flag::Loading, Flag::Stale, Flag::Fast])
+        .group(Group::Connection)
+        .summary("Changes the selected database."),
+];
+
+fn ping(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    match args.len() {
+        1 => Ok(Reply::simple("PONG")),
+        2 => Ok(Reply::Bulk(args[1].clone())),
+        _ => Err(Reply::err("wrong number of arguments for 'ping' command")),
+    }
+}
+
+fn echo(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Bulk(args[1].clone()))
+}
+
+fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    ctx.action = Some(Action::Close);
+    Ok(Reply::ok())
+}
+
+fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    // Future: also leave MULTI, UNWATCH, unsubscribe, reset authentication.
+    ctx.client.set_db(0);
+    ctx.client.set_protocol(Protocol::Resp2);
+    ctx.client.handle.names().name.clear();
+    ctx.client.handle.set_no_evict(false);
+    ctx.client.handle.set_no_touch(false);
+    Ok(Reply::simple("RESET"))
+}
+
+/// Checks credentials. Until ACLs exist only the passwordless `default`
+/// user exists, so any password for `default` succeeds (as in Redis with
+/// no `requirepass`) and every other user fails.
+fn authenticate(user: &[u8], _password: &[u8]) -> Result<(), Reply> {
+    if user == b"default" {
+        Ok(())
+    } else {
+        Err(Reply::error_code(
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ))
+    }
+}
+
+/// Validates a client name (CLIENT SETNAME, HELLO SETNAME).
+pub fn valid_client_name(name: &[u8]) -> Result<(), Reply> {
+    if name.iter().all(|&c| (b'!'..=b'~').contains(&c)) {
+        Ok(())
+    } else {
+        Err(Reply::err(
+            "Client names cannot contain spaces, newlines or special characters.",
+        ))
+    }
+}
+
+fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut protocol = None;
+    let mut next = 1;
+    if args.len() >= 2 {
+        let ver = int(&args[1])
+            .map_err(|_| Reply::err("Protocol version is not an integer or out of range"))?;
+        protocol = match ver {
+            2 => Some(Protocol::Resp2),
+            3 => Some(Protocol::Resp3),
+            _ => {
+                return Err(Reply::error_code(
+                    "NOPROTO unsupported protocol version",
+                ))
+            }
+        };
+        next = 2;
+    }
+    let mut credentials = None;
+    let mut name = None;
+    let mut j = next;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        if is(&args[j], "auth") && more >= 2 {
+            credentials = Some((&args[j + 1], &args[j + 2]));
+            j += 3;
+        } else if is(&args[j], "setname") && more >= 1 {
+            name = Some(&args[j + 1]);
+            j += 2;
+        } else {
+            return Err(Reply::err(format!(
+                "Syntax error in HELLO option '{}'",
+                text(&args[j])
+            )));
+        }
+    }
+    if let Some((user, password)) = credentials {
+        authenticate(user, password)?;
+    }
+    if let Some(name) = name {
+        valid_client_name(name)?;
+        ctx.client.handle.names().name = String::from_utf8_lossy(name).into_owned();
+    }
+    if let Some(p) = protocol {
+        ctx.client.set_protocol(p);
+    }
+    let s = |v: &str| Reply::bulk_str(v);
+    Ok(Reply::Map(vec![
+        (s("server"), s("redis")),
+        (s("version"), s(REDIS_COMPAT_VERSION)),
+        (s("proto"), Reply::Integer(ctx.client.protocol().version())),
+        (s("id"), Reply::Integer(ctx.client.id() as i64)),
+        (s("mode"), s("standalone")),
+        (s("role"), s("master")),
+        (s("modules"), Reply::Array(vec![])),
+    ]))
+}
+
+fn auth(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    match args.len() {
+        2 => Err(Reply::err(
+            "AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        )),
+        3 => authenticate(&args[1], &args[2]).map(|_| Reply::ok()),
+        _ => Err(super::args::syntax_error()),
+    }
+}
+
+fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let db = int(&args[1])?;
+    if db < i64::from(i32::MIN) || db > i64::from(i32::MAX) {
+        return Err(Reply::err(super::args::NOT_INTEGER));
+    }
+    if db < 0 || db as usize >= ctx.server.keyspace.databases() {
+        return Err(Reply::err("DB index is out of range"));
+    }
+    ctx.client.set_db(db as usize);
+    Ok(Reply::ok())
+}

@@ -1,0 +1,526 @@
+//! Server configuration: the TOML file format, defaults, and the table of
+//! keys that `CONFIG GET/SET` and the command-line flags share.
+//!
+//! Every key has the same spelling everywhere: in the TOML file
+//! (`proto-max-bulk-len = "512mb"`), as a flag (`--proto-max-bulk-len 512mb`)
+//! and in `CONFIG GET proto-max-bulk-len`. Flags override the file; both
+//! go through [`Config::set`], so a value is validated in one place.
+
+use std::{fmt, path::Path};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::{bytesize::ByteSize, resp::ParseLimits};
+
+/// Errors loading or changing the configuration.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Io {
+        /// File path as given.
+        path: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has unknown keys / bad types.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// File path as given.
+        path: String,
+        /// What the TOML parser said.
+        message: String,
+    },
+    /// No such key.
+    #[error("unknown config key '{0}'")]
+    UnknownKey(String),
+    /// The key cannot change while the server runs.
+    #[error("can't set immutable config")]
+    Immutable(String),
+    /// The value is not acceptable for the key.
+    #[error("{reason}")]
+    Invalid {
+        /// Key name.
+        key: String,
+        /// Why (Redis-like wording, shown after the key in CONFIG SET).
+        reason: String,
+    },
+}
+
+/// Output buffer limits of one client class (Redis' `client-output-buffer-limit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassLimit {
+    /// Disconnect as soon as this many reply bytes are pending (0 = none).
+    pub hard: u64,
+    /// Disconnect when over this many bytes for `soft_seconds` (0 = none).
+    pub soft: u64,
+    /// See `soft`.
+    pub soft_seconds: u64,
+}
+
+/// `client-output-buffer-limit`: `normal <hard> <soft> <secs> replica ... pubsub ...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputBufferLimits {
+    /// Ordinary clients.
+    pub normal: ClassLimit,
+    /// Replica connections (kept for Redis compatibility; regions use QUIC).
+    pub replica: ClassLimit,
+    /// Clients in pub/sub mode.
+    pub pubsub: ClassLimit,
+}
+
+impl Default for OutputBufferLimits {
+    fn default() -> Self {
+        const MB: u64 = 1024 * 1024;
+        OutputBufferLimits {
+            // Redis leaves normal clients unbounded; Meridian bounds every buffer.
+            normal: ClassLimit {
+                hard: 1024 * MB,
+                soft: 0,
+                soft_seconds: 0,
+            },
+            replica: ClassLimit {
+                hard: 256 * MB,
+                soft: 64 * MB,
+                soft_seconds: 60,
+            },
+            pubsub: ClassLimit {
+                hard: 32 * MB,
+                soft: 8 * MB,
+                soft_seconds: 60,
+            },
+        }
+    }
+}
+
+impl OutputBufferLimits {
+    /// Applies a Redis-style spec on top of `self` (classes not named keep
+    /// their values). `slave` is accepted for `replica`.
+    pub fn parse_onto(mut self, spec: &str) -> Result<Self, String> {
+        let words: Vec<&str> = spec.split_whitespace().collect();
+        if words.is_empty() || words.len() % 4 != 0 {
+            return Err("Wrong number of arguments in buffer limit configuration.".into());
+        }
+        for chunk in words.chunks(4) {
+            let size = |s: &str| {
+                ByteSize::parse(s)
+                    .map(|b| b.bytes())
+                    .ok_or_else(|| "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string())
+            };
+            let limit = ClassLimit {
+                hard: size(chunk[1])?,
+                soft: size(chunk[2])?,
+                soft_seconds: chunk[3].parse().map_err(|_| {
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .to_string()
+                })?,
+            };
+            match chunk[0].to_ascii_lowercase().as_str() {
+                "normal" => self.normal = limit,
+                "replica" | "slave" => self.replica = limit,
+                "pubsub" => self.pubsub = limit,
+                _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+            }
+        }
+        Ok(self)
+    }
+}
+
+impl fmt::Display for OutputBufferLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = |l: ClassLimit| format!("{} {} {}", l.hard, l.soft, l.soft_seconds);
+        write!(
+            f,
+            "normal {} slave {} pubsub {}",
+            c(self.normal),
+            c(self.replica),
+            c(self.pubsub)
+        )
+    }
+}
+
+impl Serialize for OutputBufferLimits {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for OutputBufferLimits {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        OutputBufferLimits::default()
+            .parse_onto(&s)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The whole server configuration. Field docs are the user documentation;
+/// `meridian server --help` shows the same text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// Addresses to listen on, space separated (Redis `bind`).
+    pub bind: String,
+    /// TCP port for clients.
+    pub port: u16,
+    /// This region's stable numeric id (unique among regions).
+    pub region_id: u64,
+    /// Directory for persistent state (op log, snapshots).
+    pub data_dir: String,
+    /// Number of logical databases (SELECT 0..databases-1).
+    pub databases: u32,
+    /// Maximum simultaneous client connections.
+    pub maxclients: u64,
+    /// Close a client idle for this many seconds (0 = never).
+    pub timeout: u64,
+    /// TCP keep-alive interval for client sockets in seconds (0 = off).
+    pub tcp_keepalive: u64,
+    /// Largest bulk string a client may send.
+    pub proto_max_bulk_len: ByteSize,
+    /// Largest unprocessed input a client may accumulate.
+    pub client_query_buffer_limit: ByteSize,
+    /// Output buffer limits per client class, Redis syntax.
+    pub client_output_buffer_limit: OutputBufferLimits,
+    /// Log verbosity: debug, verbose, notice, warning, nothing.
+    pub loglevel: String,
+    /// Durability of acknowledged writes: always, everysec, no.
+    pub appendfsync: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1".into(),
+            port: 6379,
+            region_id: 1,
+            data_dir: "meridian-data".into(),
+            databases: 16,
+            maxclients: 10_000,
+            timeout: 0,
+            tcp_keepalive: 300,
+            proto_max_bulk_len: ByteSize(512 * 1024 * 1024),
+            client_query_buffer_limit: ByteSize(1024 * 1024 * 1024),
+            client_output_buffer_limit: OutputBufferLimits::default(),
+            loglevel: "notice".into(),
+            appendfsync: "everysec".into(),
+        }
+    }
+}
+
+/// One configuration key as seen by CONFIG GET/SET and the CLI.
+pub struct ConfigKey {
+    /// Name (kebab-case), identical in file, flag and CONFIG.
+    pub name: &'static str,
+    /// Whether CONFIG SET may change it at run time.
+    pub mutable: bool,
+    /// Whether it is a real, settable key (file + flag). Informational keys
+    /// (`save`, `appendonly`) exist only so tools that read them get an answer.
+    pub settable: bool,
+    get: fn(&Config) -> String,
+    set: fn(&mut Config, &str) -> Result<(), String>,
+}
+
+fn int<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+    v.parse::<T>()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())
+}
+
+fn size(v: &str) -> Result<ByteSize, String> {
+    ByteSize::parse(v).ok_or_else(|| "argument must be a memory value".to_string())
+}
+
+fn one_of(v: &str, allowed: &[&str]) -> Result<String, String> {
+    let lower = v.to_ascii_lowercase();
+    if allowed.contains(&lower.as_str()) {
+        Ok(lower)
+    } else {
+        Err("argument(s) must be one of the following: ".to_string() + &allowed.join(", "))
+    }
+}
+
+fn in_range<T: PartialOrd + fmt::Display>(v: T, lo: T, hi: T) -> Result<T, String> {
+    if v < lo || v > hi {
+        Err(format!("argument must be between {lo} and {hi} inclusive"))
+    } else {
+        Ok(v)
+    }
+}
+
+/// Every key CONFIG GET knows, in CONFIG GET order.
+pub static CONFIG_KEYS: &[ConfigKey] = &[
+    ConfigKey {
+        name: "bind",
+        mutable: false,
+        settable: true,
+        get: |c| c.bind.clone(),
+        set: |c, v| {
+            if v.split_whitespace().next().is_none() {
+                return Err("Too few bind addresses".into());
+            }
+            c.bind = v.split_whitespace().collect::<Vec<_>>().join(" ");
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "port",
+        mutable: false,
+        settable: true,
+        get: |c| c.port.to_string(),
+        set: |c, v| {
+            c.port = int(v)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "region-id",
+        mutable: false,
+        settable: true,
+        get: |c| c.region_id.to_string(),
+        set: |c, v| {
+            c.region_id = in_range(int(v)?, 1, u64::from(u32::MAX))?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "data-dir",
+        mutable: false,
+        settable: true,
+        get: |c| c.data_dir.clone(),
+        set: |c, v| {
+            if v.is_empty() {
+                return Err("argument must not be empty".into());
+            }
+            c.data_dir = v.to_string();
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "databases",
+        mutable: false,
+        settable: true,
+        get: |c| c.databases.to_string(),
+        set: |c, v| {
+            c.databases = in_range(int(v)?, 1, 16)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "maxclients",
+        mutable: true,
+        settable: true,
+        get: |c| c.maxclients.to_string(),
+        set: |c, v| {
+            c.maxclients = in_range(int(v)?, 1, 1_000_000)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "timeout",
+        mutable: true,
+        settable: true,
+        get: |c| c.timeout.to_string(),
+        set: |c, v| {
+            c.timeout = in_range(int(v)?, 0, i32::MAX as u64)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "tcp-keepalive",
+        mutable: true,
+        settable: true,
+        get: |c| c.tcp_keepalive.to_string(),
+        set: |c, v| {
+            c.tcp_keepalive = in_range(int(v)?, 0, i32::MAX as u64)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "proto-max-bulk-len",
+        mutable: true,
+        settable: true,
+        get: |c| c.proto_max_bulk_len.to_string(),
+        set: |c, v| {
+            let s = size(v)?;
+            c.proto_max_bulk_len = ByteSize(in_range(s.bytes(), 1024 * 1024, i64::MAX as u64)?);
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "client-query-buffer-limit",
+        mutable: true,
+        settable: true,
+        get: |c| c.client_query_buffer_limit.to_string(),
+        set: |c, v| {
+            let s = size(v)?;
+            c.client_query_buffer_limit =
+                ByteSize(in_range(s.bytes(), 1024 * 1024, i64::MAX as u64)?);
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "client-output-buffer-limit",
+        mutable: true,
+        settable: true,
+        get: |c| c.client_output_buffer_limit.to_string(),
+        set: |c, v| {
+            c.client_output_buffer_limit = c.client_output_buffer_limit.parse_onto(v)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "loglevel",
+        mutable: false,
+        settable: true,
+        get: |c| c.loglevel.clone(),
+        set: |c, v| {
+            c.loglevel = one_of(v, &["debug", "verbose", "notice", "warning", "nothing"])?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "appendfsync",
+        mutable: true,
+        settable: true,
+        get: |c| c.appendfsync.clone(),
+        set: |c, v| {
+            c.appendfsync = one_of(v, &["always", "everysec", "no"])?;
+            Ok(())
+        },
+    },
+    // Informational, for tools such as redis-benchmark that read them.
+    ConfigKey {
+        name: "save",
+        mutable: false,
+        settable: false,
+        get: |_| String::new(),
+        set: |_, _| Err("not supported".into()),
+    },
+    ConfigKey {
+        name: "appendonly",
+        mutable: false,
+        settable: false,
+        get: |_| "no".into(),
+        set: |_, _| Err("not supported".into()),
+    },
+];
+
+/// Finds a key by name, case-insensitively.
+pub fn find_key(name: &str) -> Option<&'static ConfigKey> {
+    CONFIG_KEYS
+        .iter()
+        .find(|k| k.name.eq_ignore_ascii_case(name))
+}
+
+impl Config {
+    /// Reads a TOML config file. Missing keys take their defaults; unknown
+    /// keys are an error (a typo must not be silently ignored).
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        // Re-validate through the key table so file and flags share rules.
+        let mut checked = Config::default();
+        for key in CONFIG_KEYS.iter().filter(|k| k.settable) {
+            (key.set)(&mut checked, &(key.get)(&config))
+                .map_err(|reason| format!("{}: {reason}", key.name))?;
+        }
+        Ok(checked)
+    }
+
+    /// The current value of a key, as CONFIG GET shows it.
+    pub fn get(&self, name: &str) -> Option<String> {
+        find_key(name).map(|k| (k.get)(self))
+    }
+
+    /// Sets a key from its text form. `runtime` refuses immutable keys, as
+    /// CONFIG SET does; start-up (file, flags) may set every settable key.
+    pub fn set(&mut self, name: &str, value: &str, runtime: bool) -> Result<(), ConfigError> {
+        let key = find_key(name)
+            .filter(|k| k.settable)
+            .ok_or_else(|| ConfigError::UnknownKey(name.to_string()))?;
+        if runtime && !key.mutable {
+            return Err(ConfigError::Immutable(key.name.to_string()));
+        }
+        (key.set)(self, value).map_err(|reason| ConfigError::Invalid {
+            key: key.name.to_string(),
+            reason,
+        })
+    }
+
+    /// Parser limits derived from this configuration.
+    pub fn parse_limits(&self) -> ParseLimits {
+        ParseLimits {
+            max_bulk_len: self.proto_max_bulk_len.bytes(),
+            ..ParseLimits::default()
+        }
+    }
+
+    /// The socket addresses to listen on.
+    pub fn listen_addrs(&self) -> Vec<String> {
+        self.bind
+            .split_whitespace()
+            .map(|host| {
+                if host.contains(':') && !host.starts_with('[') {
+                    format!("[{host}]:{}", self.port)
+                } else {
+                    format!("{host}:{}", self.port)
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::default();
+        assert_eq!(c.bind, "127.0.0.1");
+        assert_eq!(c.port, 6379);
+        assert_eq!(c.listen_addrs(), ["127.0.0.1:6379"]);
+        assert_eq!(c.get("proto-max-bulk-len").unwrap(), "536870912");
+    }
+
+    #[test]
+    fn toml_file_and_sizes() {
+        let c = Config::from_toml(
+            "port = 7000\nproto-max-bulk-len = \"2mb\"\nbind = \"127.0.0.1 ::1\"\nclient-output-buffer-limit = \"pubsub 1mb 0 0\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.proto_max_bulk_len, ByteSize(2 << 20));
+        assert_eq!(c.listen_addrs(), ["127.0.0.1:7000", "[::1]:7000"]);
+        assert_eq!(c.client_output_buffer_limit.pubsub.hard, 1 << 20);
+        assert_eq!(c.client_output_buffer_limit.normal.hard, 1 << 30);
+        assert!(Config::from_toml("prot = 1").is_err());
+        assert!(Config::from_toml("databases = 99").is_err());
+    }
+
+    #[test]
+    fn runtime_set_rules() {
+        let mut c = Config::default();
+        c.set("MAXCLIENTS", "5", true).unwrap();
+        assert_eq!(c.maxclients, 5);
+        assert!(matches!(c.set("port", "1", true), Err(ConfigError::Immutable(_))));
+        assert!(matches!(c.set("nope", "1", true), Err(ConfigError::UnknownKey(_))));
+        assert!(matches!(
+            c.set("maxclients", "x", true),
+            Err(ConfigError::Invalid { .. })
+        ));
+        c.set("port", "1", false).unwrap();
+        assert_eq!(c.port, 1);
+    }
+}

@@ -1,0 +1,28 @@
+//! Meridian region server library.
+//!
+//! The `meridian` binary (see `main.rs`) is a thin shell over this crate:
+//!
+//! * [`resp`]: RESP2/RESP3 request parser and reply encoder (no I/O).
+//! * [`server`]: the tokio TCP server, one task per connection, pipelining,
+//!   client registry, limits and statistics.
+//! * [`cmd`]: the command table (arity, flags, docs) and the handlers of the
+//!   connection/server commands. Data commands plug in here.
+//! * [`keyspace`]: the seam where the CRDT keyspace will be wired.
+//! * [`config`] and [`cli`]: TOML configuration, defaults, command-line flags.
+//! * [`glob`]: Redis-compatible glob matching (CONFIG GET, later KEYS/SCAN).
+
+pub mod bytesize;
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod glob;
+pub mod keyspace;
+pub mod resp;
+pub mod server;
+
+/// Redis version this server reports to clients (INFO, HELLO). Clients gate
+/// features on it, so it names the Redis release whose behaviour we follow.
+pub const REDIS_COMPAT_VERSION: &str = "7.2.4";
+
+/// Meridian's own version (Cargo package version).
+pub const MERIDIAN_VERSION: &str = env!("CARGO_PKG_VERSION");

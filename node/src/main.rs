@@ -1,0 +1,79 @@
+//! `meridian`: command-line entry point. Parses flags, loads the config,
+//! sets up logging, runs the server until SHUTDOWN, SIGINT or SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use meridian_node::{
+    cli::{Cli, Command},
+    config::Config,
+    server::{self, ServerState},
+};
+use tracing::info;
+
+fn log_filter(config: &Config) -> &'static str {
+    match config.loglevel.as_str() {
+        "debug" => "debug",
+        "verbose" => "info",
+        "warning" => "warn",
+        "nothing" => "off",
+        _ => "info",
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let Command::Server(args) = cli.command;
+    let config = args.load_config().context("invalid configuration")?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MERIDIAN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(&config))),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let state = Arc::new(ServerState::new(config, args.config.clone()));
+        let listeners = server::bind(&state).await?;
+        info!(
+            version = meridian_node::MERIDIAN_VERSION,
+            region_id = state.config().region_id,
+            "meridian server started"
+        );
+        let signal_state = state.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            info!("received signal, shutting down");
+            signal_state.request_shutdown();
+        });
+        server::run(state.clone(), listeners).await;
+        info!("meridian is now ready to exit, bye bye...");
+        anyhow::Ok(())
+    })?;
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(())
+}

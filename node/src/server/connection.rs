@@ -1,0 +1,242 @@
+//! One client connection: read, parse every complete command in the buffer,
+//! execute, encode replies, flush them with one write, repeat.
+//!
+//! Bounds: the read buffer may hold at most `client-query-buffer-limit`
+//! bytes of unprocessed input; replies are flushed whenever
+//! `FLUSH_THRESHOLD` bytes are pending, so a long pipeline never builds a
+//! large reply buffer, and a client whose pending replies exceed the hard
+//! output limit (or the soft limit for longer than its time) is closed.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::BytesMut;
+use thiserror::Error;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+use tracing::{debug, info};
+
+use super::{ClientHandle, ClientState, ServerState, Stats};
+use crate::{
+    cmd::{Action, Ctx},
+    config::ClassLimit,
+    resp::{encode, ProtocolError, Reply, RequestParser},
+};
+
+/// Pending reply bytes that trigger a write in the middle of a pipeline.
+const FLUSH_THRESHOLD: usize = 64 * 1024;
+/// Minimum free space offered to each socket read.
+const READ_CHUNK: usize = 16 * 1024;
+/// How long the last replies before a close may take to write.
+const FINAL_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
+/// Largest single up-front reservation for a big bulk argument.
+const MAX_RESERVE: usize = 64 * 1024 * 1024;
+
+/// Why a connection ended.
+#[derive(Debug, Error)]
+enum Close {
+    #[error("client closed the connection")]
+    Eof,
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("closing client that reached max query buffer length ({0} bytes)")]
+    QueryBufferLimit(usize),
+    #[error("client scheduled to be closed for overcoming of output buffer limits")]
+    OutputBufferLimit,
+    #[error("idle timeout")]
+    Idle,
+    #[error("killed or QUIT")]
+    Requested,
+}
+
+struct Connection {
+    state: Arc<ServerState>,
+    stream: TcpStream,
+    client: ClientState,
+    parser: RequestParser,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+}
+
+/// Serves one accepted client until it disconnects or is closed.
+pub async fn serve(state: Arc<ServerState>, stream: TcpStream, handle: Arc<ClientHandle>) {
+    let _registration = state.clients.registration(handle.id);
+    let mut conn = Connection {
+        state: state.clone(),
+        stream,
+        client: ClientState::new(handle),
+        parser: RequestParser::new(),
+        rbuf: BytesMut::with_capacity(READ_CHUNK),
+        wbuf: BytesMut::with_capacity(READ_CHUNK),
+    };
+    let result = conn.run().await;
+    let id = conn.client.id();
+    match result {
+        Close::Eof | Close::Requested => debug!(client = id, "connection closed"),
+        Close::Io(e) => debug!(client = id, "connection error: {e}"),
+        other => info!(client = id, addr = %conn.client.handle.addr, "{other}"),
+    }
+}
+
+impl Connection {
+    async fn run(&mut self) -> Close {
+        let handle = self.client.handle.clone();
+        loop {
+            if let Err(close) = self.process_buffer().await {
+                if let Close::Protocol(e) = &close {
+                    Stats::add(&self.state.stats.protocol_error_disconnections, 1);
+                    Stats::add(&self.state.stats.error_replies, 1);
+                    encode(
+                        &Reply::err(e),
+                        self.client.protocol(),
+                        &mut self.wbuf,
+                    );
+                }
+                // Last words (an error, QUIT's +OK): bounded, not interruptible.
+                let _ = tokio::time::timeout(FINAL_FLUSH_TIMEOUT, self.flush(false)).await;
+                return close;
+            }
+            if let Err(close) = self.flush(true).await {
+                return close;
+            }
+            if handle.is_killed() {
+                return Close::Requested;
+            }
+            let (limit, timeout) = {
+                let c = self.state.config();
+                (c.client_query_buffer_limit.bytes() as usize, c.timeout)
+            };
+            if self.rbuf.len() > limit {
+                Stats::add(&self.state.stats.query_buffer_limit_disconnections, 1);
+                return Close::QueryBufferLimit(self.rbuf.len());
+            }
+            handle.qbuf.store(self.rbuf.len(), std::sync::atomic::Ordering::Relaxed);
+            self.reserve_for_read(limit);
+            let read = async {
+                if timeout > 0 {
+                    tokio::time::timeout(
+                        Duration::from_secs(timeout),
+                        self.stream.read_buf(&mut self.rbuf),
+                    )
+                    .await
+                    .map_err(|_| Close::Idle)?
+                    .map_err(Close::Io)
+                } else {
+                    self.stream.read_buf(&mut self.rbuf).await.map_err(Close::Io)
+                }
+            };
+            let n = tokio::select! {
+                r = read => match r {
+                    Ok(n) => n,
+                    Err(close) => return close,
+                },
+                _ = handle.killed() => return Close::Requested,
+            };
+            if n == 0 {
+                return Close::Eof;
+            }
+            Stats::add(&self.state.stats.net_input_bytes, n as u64);
+        }
+    }
+
+    /// Makes room for the next read: at least `READ_CHUNK`, or what the
+    /// pending bulk argument needs (capped), never past the query limit.
+    fn reserve_for_read(&mut self, limit: usize) {
+        let wanted = self.parser.wanted_len().saturating_sub(self.rbuf.len());
+        let room = wanted.clamp(READ_CHUNK, MAX_RESERVE);
+        let room = room.min(limit.saturating_sub(self.rbuf.len()).max(1) + 1);
+        self.rbuf.reserve(room);
+    }
+
+    /// Executes every complete command in the read buffer.
+    async fn process_buffer(&mut self) -> Result<(), Close> {
+        let limits = self.state.config().parse_limits();
+        while let Some(args) = self.parser.parse(&mut self.rbuf, &limits)? {
+            let mut ctx = Ctx::new(&self.state, &mut self.client);
+            let reply = self.state.commands.execute(&mut ctx, &args);
+            let action = ctx.action.take();
+            drop(args);
+            Stats::add(&self.state.stats.commands_processed, 1);
+            if reply.is_error() {
+                Stats::add(&self.state.stats.error_replies, 1);
+            }
+            match action {
+                Some(Action::Shutdown) => {
+                    self.state.request_shutdown();
+                    return Err(Close::Requested);
+                }
+                Some(Action::Close) => {
+                    encode(&reply, self.client.protocol(), &mut self.wbuf);
+                    return Err(Close::Requested);
+                }
+                None => encode(&reply, self.client.protocol(), &mut self.wbuf),
+            }
+            if self.wbuf.len() >= FLUSH_THRESHOLD {
+                self.flush(true).await?;
+            }
+            if self.client.handle.is_killed() {
+                return Err(Close::Requested);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes all pending replies, enforcing the output buffer limits.
+    /// `interruptible`: a kill aborts a write blocked on a slow reader.
+    async fn flush(&mut self, interruptible: bool) -> Result<(), Close> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let limit: ClassLimit = self.state.config().client_output_buffer_limit.normal;
+        let pending = self.wbuf.len();
+        self.client
+            .handle
+            .omem
+            .store(pending, std::sync::atomic::Ordering::Relaxed);
+        if limit.hard > 0 && pending as u64 > limit.hard {
+            Stats::add(&self.state.stats.output_buffer_limit_disconnections, 1);
+            self.wbuf.clear();
+            return Err(Close::OutputBufferLimit);
+        }
+        let handle = self.client.handle.clone();
+        let soft_deadline = (limit.soft > 0 && limit.soft_seconds > 0 && pending as u64 > limit.soft)
+            .then(|| Duration::from_secs(limit.soft_seconds));
+        let write = async {
+            let write = self.stream.write_all(&self.wbuf);
+            match soft_deadline {
+                Some(d) => match tokio::time::timeout(d, write).await {
+                    Ok(r) => r.map_err(Close::Io),
+                    Err(_) => Err(Close::OutputBufferLimit),
+                },
+                None => write.await.map_err(Close::Io),
+            }
+        };
+        let killed = async {
+            if interruptible {
+                handle.killed().await
+            } else {
+                std::future::pending().await
+            }
+        };
+        let written = tokio::select! {
+            r = write => r,
+            _ = killed => Err(Close::Requested),
+        };
+        if let Err(close) = written {
+            if matches!(close, Close::OutputBufferLimit) {
+                Stats::add(&self.state.stats.output_buffer_limit_disconnections, 1);
+            }
+            return Err(close);
+        }
+        Stats::add(&self.state.stats.net_output_bytes, pending as u64);
+        self.wbuf.clear();
+        self.client
+            .handle
+            .omem
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}

@@ -1,0 +1,116 @@
+//! Listening sockets and the accept loop (maxclients is enforced here).
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use thiserror::Error;
+use tokio::{
+    io::AsyncWriteExt,
+    net::{TcpListener, TcpStream},
+};
+use tracing::{info, warn};
+
+use super::{connection, ServerState, Stats};
+
+/// Errors starting the server.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `bind` named no address.
+    #[error("no listen address configured")]
+    NoAddress,
+}
+
+const MAXCLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
+
+/// Binds every configured address. Returns the listeners; `run` serves them.
+pub async fn bind(state: &ServerState) -> Result<Vec<TcpListener>, ServerError> {
+    let addrs = state.config().listen_addrs();
+    if addrs.is_empty() {
+        return Err(ServerError::NoAddress);
+    }
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        let l = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        if let Ok(local) = l.local_addr() {
+            state
+                .tcp_port
+                .store(local.port(), std::sync::atomic::Ordering::Relaxed);
+            info!("Ready to accept connections tcp on {local}");
+        }
+        listeners.push(l);
+    }
+    Ok(listeners)
+}
+
+/// Serves the listeners until shutdown is requested.
+pub async fn run(state: Arc<ServerState>, listeners: Vec<TcpListener>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for l in listeners {
+        tasks.spawn(accept_loop(state.clone(), l));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn accept_loop(state: Arc<ServerState>, listener: TcpListener) {
+    let mut shutdown = state.shutdown_signal();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.wait_for(|&s| s) => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => admit(&state, stream, peer),
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+fn admit(state: &Arc<ServerState>, stream: TcpStream, peer: SocketAddr) {
+    Stats::add(&state.stats.connections_received, 1);
+    let laddr = stream.local_addr().unwrap_or(peer);
+    let (max, keepalive) = {
+        let c = state.config();
+        (c.maxclients, c.tcp_keepalive)
+    };
+    let _ = stream.set_nodelay(true);
+    if keepalive > 0 {
+        let ka = socket2::TcpKeepalive::new().with_time(Duration::from_secs(keepalive));
+        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+    }
+    #[cfg(unix)]
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream) as i64;
+    #[cfg(not(unix))]
+    let fd = -1;
+    match state.clients.register(peer, laddr, fd, max) {
+        Some(handle) => {
+            tokio::spawn(connection::serve(state.clone(), stream, handle));
+        }
+        None => {
+            Stats::add(&state.stats.rejected_connections, 1);
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    stream.write_all(MAXCLIENTS_REPLY),
+                )
+                .await;
+            });
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! State shared by every connection of one server.
+
+use std::{
+    collections::hash_map::RandomState,
+    hash::{BuildHasher, Hasher},
+    path::PathBuf,
+    sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
+    time::{Instant, SystemTime},
+};
+
+use tokio::sync::watch;
+
+use super::{ClientRegistry, Stats};
+use crate::{cmd::CommandTable, config::Config, keyspace::Keyspace};
+
+/// Everything a command handler may reach besides its own client.
+#[derive(Debug)]
+pub struct ServerState {
+    config: RwLock<Config>,
+    /// The command table (specs, lookup, per-command stats).
+    pub commands: CommandTable,
+    /// Connected clients.
+    pub clients: ClientRegistry,
+    /// Counters for INFO.
+    pub stats: Stats,
+    /// The data. SEAM: to be wired to the crdt crate (see `keyspace`).
+    pub keyspace: Keyspace,
+    /// Start time (monotonic).
+    pub started: Instant,
+    /// Start time (wall clock).
+    pub started_at: SystemTime,
+    /// 40 hex characters, new at every start (INFO `run_id`).
+    pub run_id: String,
+    /// Config file given at start-up, if any.
+    pub config_file: Option<PathBuf>,
+    /// Port actually listened on (differs from config when it was 0).
+    pub tcp_port: std::sync::atomic::AtomicU16,
+    shutdown: watch::Sender<bool>,
+}
+
+fn random_hex(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u128(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        h.write_u32(std::process::id());
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out.truncate(len);
+    out
+}
+
+impl ServerState {
+    /// State for a server with this configuration.
+    pub fn new(config: Config, config_file: Option<PathBuf>) -> Self {
+        let keyspace = Keyspace::new(config.databases as usize);
+        let port = config.port;
+        ServerState {
+            config: RwLock::new(config),
+            commands: CommandTable::new(),
+            clients: ClientRegistry::default(),
+            stats: Stats::default(),
+            keyspace,
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            run_id: random_hex(40),
+            config_file,
+            tcp_port: std::sync::atomic::AtomicU16::new(port),
+            shutdown: watch::channel(false).0,
+        }
+    }
+
+    /// Reads the live configuration. Hold the guard briefly.
+    pub fn config(&self) -> RwLockReadGuard<'_, Config> {
+        self.config.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the live configuration (CONFIG SET).
+    pub fn config_mut(&self) -> RwLockWriteGuard<'_, Config> {
+        self.config.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a shutdown: listeners stop, connections close.
+    pub fn request_shutdown(&self) {
+        self.shutdown.send_replace(true);
+        self.clients.kill_all();
+    }
+
+    /// A receiver that sees `true` once shutdown was requested.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// True once shutdown was requested.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}

@@ -1,0 +1,236 @@
+//! The region's data store: the CRDT [`Keyspace`] plus everything a server needs around
+//! it — the region's HLC, the single write path, expiry, and the delta sink.
+//!
+//! # The write path
+//!
+//! Every write command runs inside one [`Write`]: it reads the current state, builds
+//! CRDT deltas with the `crdt` mutators, and [`Write::emit`]s them. Each emitted delta is
+//! applied at once (so the rest of the command sees it) and collected into one
+//! [`OpDelta`]; when the `Write` ends, the op gets the region's next dot, is finished in
+//! the keyspace and handed to the [`DeltaSink`] — the seam where replication and
+//! persistence attach. A command validates everything before its first `emit`, so a
+//! command that fails writes nothing.
+//!
+//! # Expiry
+//!
+//! A key whose expiry time has passed is invisible to every read at once (lazy expiry).
+//! [`Store::expire_cycle`] (active expiry, run periodically) turns expired keys into
+//! observed-remove deletes that replicate like DEL.
+
+mod write;
+
+pub use write::{WrongType, Write};
+
+use crdt::{Dot, HlcClock, Key, Keyspace, Kind, OpDelta, RegionId, Value};
+use std::collections::BTreeSet;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Receives every op this region applies locally (replication, persistence).
+pub trait DeltaSink: Send {
+    /// Called once per local write op, after it is applied.
+    fn emit(&mut self, op: &OpDelta);
+}
+
+/// A sink that drops everything (a single region without persistence).
+#[derive(Debug, Default)]
+pub struct NoSink;
+
+impl DeltaSink for NoSink {
+    fn emit(&mut self, _op: &OpDelta) {}
+}
+
+/// The region's data store (see module docs).
+pub struct Store {
+    region: RegionId,
+    ks: Keyspace,
+    clock: HlcClock,
+    /// (expiry ms, db, key) of every key with a TTL.
+    expiries: BTreeSet<(u64, u8, crdt::Bytes)>,
+    sink: Box<dyn DeltaSink>,
+    /// Test-only offset added to the wall clock (clock-skew nemesis).
+    clock_offset_ms: i64,
+    /// Number of keys expired by this region.
+    pub expired_keys: u64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("region", &self.region)
+            .field("keys", &self.ks.stored_keys())
+            .finish()
+    }
+}
+
+/// Wall clock in Unix milliseconds.
+pub fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// An empty store for `region`.
+    pub fn new(region: RegionId) -> Store {
+        Store {
+            region,
+            ks: Keyspace::new(),
+            clock: HlcClock::new(region),
+            expiries: BTreeSet::new(),
+            sink: Box::new(NoSink),
+            clock_offset_ms: 0,
+            expired_keys: 0,
+        }
+    }
+
+    /// Replaces the delta sink.
+    pub fn set_sink(&mut self, sink: Box<dyn DeltaSink>) {
+        self.sink = sink;
+    }
+
+    /// This region's id.
+    pub fn region(&self) -> RegionId {
+        self.region
+    }
+
+    /// The CRDT state.
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.ks
+    }
+
+    /// Current time in Unix ms as this region sees it (wall clock plus test skew).
+    pub fn now_ms(&self) -> u64 {
+        (wall_ms() as i64 + self.clock_offset_ms).max(0) as u64
+    }
+
+    /// Test-only: skews this region's wall clock by `offset_ms`.
+    pub fn set_clock_offset_ms(&mut self, offset_ms: i64) {
+        self.clock_offset_ms = offset_ms;
+    }
+
+    /// Whether a key's state is visible at `now`: it has a present value and has not
+    /// expired.
+    pub fn live(key: &Key, now: u64) -> Option<&Value> {
+        match key.expire_at() {
+            Some(at) if at <= now => None,
+            _ => key.visible(),
+        }
+    }
+
+    /// The visible value of a key.
+    pub fn get(&self, db: u8, key: &[u8]) -> Option<&Value> {
+        let now = self.now_ms();
+        self.ks.get(db, key).and_then(|k| Store::live(k, now))
+    }
+
+    /// The key's full state (visible or not).
+    pub fn raw(&self, db: u8, key: &[u8]) -> Option<&Key> {
+        self.ks.get(db, key)
+    }
+
+    /// The type of a visible key.
+    pub fn kind(&self, db: u8, key: &[u8]) -> Option<Kind> {
+        self.get(db, key).map(|v| v.kind())
+    }
+
+    /// Expiry time (Unix ms) of a visible key.
+    pub fn expire_at(&self, db: u8, key: &[u8]) -> Option<u64> {
+        self.get(db, key)?;
+        self.ks.get(db, key).and_then(|k| k.expire_at())
+    }
+
+    /// Starts a write op on `db`.
+    pub fn write(&mut self, db: u8) -> Write<'_> {
+        Write::new(self, db)
+    }
+
+    /// Iterates the visible keys of `db`.
+    pub fn keys(&self, db: u8) -> impl Iterator<Item = (&crdt::Bytes, &Value)> {
+        let now = self.now_ms();
+        self.ks
+            .db(db)
+            .iter()
+            .filter_map(move |(k, v)| Store::live(v, now).map(|v| (k, v)))
+    }
+
+    /// Number of visible keys in `db` (O(n) when tombstones exist; O(n) always for now).
+    pub fn dbsize(&self, db: u8) -> usize {
+        self.keys(db).count()
+    }
+
+    /// Number of visible keys of `db` with a TTL.
+    pub fn expires_count(&self, db: u8) -> usize {
+        let now = self.now_ms();
+        self.expiries
+            .iter()
+            .filter(|(at, d, _)| *d == db && *at > now)
+            .count()
+    }
+
+    /// Applies an op that another region issued (idempotent).
+    pub fn apply_remote(&mut self, op: &OpDelta) {
+        if self.ks.has_applied(op.dot) {
+            return;
+        }
+        self.clock.observe(op.hlc);
+        for kd in &op.keys {
+            self.apply_key_tracked(kd);
+        }
+        self.ks.finish_op(op.dot);
+    }
+
+    fn apply_key_tracked(&mut self, kd: &crdt::KeyDelta) {
+        let before = self.ks.get(kd.db, &kd.key).and_then(|k| k.expire_at());
+        self.ks.apply_key(kd);
+        let after = self.ks.get(kd.db, &kd.key).and_then(|k| k.expire_at());
+        if before != after {
+            if let Some(at) = before {
+                self.expiries.remove(&(at, kd.db, kd.key.clone()));
+            }
+            if let Some(at) = after {
+                self.expiries.insert((at, kd.db, kd.key.clone()));
+            }
+        }
+    }
+
+    fn finish_local(&mut self, op: OpDelta, extra_dots: &[Dot]) {
+        if !extra_dots.is_empty() {
+            self.ks
+                .merge_ctx(&crdt::CausalContext::from_dots(extra_dots.iter().copied()));
+        }
+        self.ks.finish_op(op.dot);
+        self.sink.emit(&op);
+    }
+
+    /// Deletes up to `budget` expired keys (observed-remove deletes that replicate).
+    /// Returns how many were deleted.
+    pub fn expire_cycle(&mut self, budget: usize) -> usize {
+        let now = self.now_ms();
+        let due: Vec<(u64, u8, crdt::Bytes)> = self
+            .expiries
+            .iter()
+            .take_while(|(at, _, _)| *at <= now)
+            .take(budget)
+            .cloned()
+            .collect();
+        let n = due.len();
+        for (_, db, key) in due {
+            let mut w = self.write(db);
+            w.delete_raw(&key);
+            drop(w);
+        }
+        self.expired_keys += n as u64;
+        n
+    }
+
+    /// Drops every key of `db` (FLUSHDB): an observed-remove delete of each key, all in
+    /// one op.
+    pub fn flush_db(&mut self, db: u8) {
+        let keys: Vec<crdt::Bytes> = self.ks.db(db).keys().cloned().collect();
+        let mut w = self.write(db);
+        for k in keys {
+            w.delete_raw(&k);
+        }
+    }
+}
