@@ -14,6 +14,10 @@ mod inline;
 mod number;
 mod parser;
 mod reply;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod proptests;
 
 pub use encode::{encode, encode_request};
 pub use error::ProtocolError;

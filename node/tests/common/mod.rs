@@ -1,0 +1,147 @@
+//! Shared helpers for integration tests: start the real `meridian` binary on
+//! a free loopback port, wait until it accepts, kill it on drop; raw RESP
+//! I/O helpers with timeouts.
+#![allow(dead_code)]
+
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// Upper bound for any single wait in these tests.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running `meridian server`, killed when dropped.
+pub struct Server {
+    pub port: u16,
+    pub child: Child,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+impl Server {
+    /// Starts a server with default settings plus `extra` flags.
+    pub fn start(extra: &[&str]) -> Server {
+        // A port picked this way can be taken by someone else before the
+        // server binds it; retry a few times.
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+                .args(["server", "--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args(extra)
+                .env("MERIDIAN_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("cannot start meridian");
+            let mut server = Server { port, child };
+            if server.wait_ready() {
+                return server;
+            }
+        }
+        panic!("meridian did not start");
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// `redis://127.0.0.1:port/`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A redis-rs connection.
+    pub fn redis(&self) -> redis::Connection {
+        let client = redis::Client::open(self.url()).expect("client");
+        client
+            .get_connection_with_timeout(TIMEOUT)
+            .expect("connect")
+    }
+
+    /// A raw TCP connection with read/write timeouts.
+    pub fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        s.set_write_timeout(Some(TIMEOUT)).unwrap();
+        s
+    }
+
+    /// Waits (bounded) for the process to exit; returns its status.
+    pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends raw bytes.
+pub fn send(s: &mut TcpStream, bytes: &[u8]) {
+    s.write_all(bytes).expect("write");
+}
+
+/// Reads exactly `n` bytes (or panics on timeout/EOF).
+pub fn read_exact(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    s.read_exact(&mut buf).expect("read_exact");
+    buf
+}
+
+/// Reads until EOF (connection closed by the server), bounded by TIMEOUT.
+/// Returns everything read; panics if the server does not close.
+pub fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        assert!(Instant::now() < deadline, "server did not close");
+        match s.read(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
+            Err(e) => panic!("read error while waiting for close: {e}"),
+        }
+    }
+}
+
+/// One request, one raw reply line(s): writes `req` and reads `expect.len()`
+/// bytes, asserting they equal `expect`.
+pub fn roundtrip(s: &mut TcpStream, req: &[u8], expect: &[u8]) {
+    send(s, req);
+    let got = read_exact(s, expect.len());
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(expect),
+        "reply to {:?}",
+        String::from_utf8_lossy(req)
+    );
+}
