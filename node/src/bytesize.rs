@@ -80,7 +80,8 @@ impl<'de> Deserialize<'de> for ByteSize {
 impl std::str::FromStr for ByteSize {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        ByteSize::parse(s).ok_or_else(|| format!("invalid size {s:?} (examples: 1024, 64kb, 512mb, 1gb)"))
+        ByteSize::parse(s)
+            .ok_or_else(|| format!("invalid size {s:?} (examples: 1024, 64kb, 512mb, 1gb)"))
     }
 }
 

@@ -140,7 +140,9 @@ mod tests {
         let server = cmd.find_subcommand("server").unwrap();
         for key in CONFIG_KEYS.iter().filter(|k| k.settable) {
             assert!(
-                server.get_arguments().any(|a| a.get_long() == Some(key.name)),
+                server
+                    .get_arguments()
+                    .any(|a| a.get_long() == Some(key.name)),
                 "no --{} flag",
                 key.name
             );

@@ -104,9 +104,10 @@ impl OutputBufferLimits {
         }
         for chunk in words.chunks(4) {
             let size = |s: &str| {
-                ByteSize::parse(s)
-                    .map(|b| b.bytes())
-                    .ok_or_else(|| "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string())
+                ByteSize::parse(s).map(|b| b.bytes()).ok_or_else(|| {
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .to_string()
+                })
             };
             let limit = ClassLimit {
                 hard: size(chunk[1])?,
@@ -120,7 +121,11 @@ impl OutputBufferLimits {
                 "normal" => self.normal = limit,
                 "replica" | "slave" => self.replica = limit,
                 "pubsub" => self.pubsub = limit,
-                _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+                _ => {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".into(),
+                    )
+                }
             }
         }
         Ok(self)
@@ -514,8 +519,14 @@ mod tests {
         let mut c = Config::default();
         c.set("MAXCLIENTS", "5", true).unwrap();
         assert_eq!(c.maxclients, 5);
-        assert!(matches!(c.set("port", "1", true), Err(ConfigError::Immutable(_))));
-        assert!(matches!(c.set("nope", "1", true), Err(ConfigError::UnknownKey(_))));
+        assert!(matches!(
+            c.set("port", "1", true),
+            Err(ConfigError::Immutable(_))
+        ));
+        assert!(matches!(
+            c.set("nope", "1", true),
+            Err(ConfigError::UnknownKey(_))
+        ));
         assert!(matches!(
             c.set("maxclients", "x", true),
             Err(ConfigError::Invalid { .. })

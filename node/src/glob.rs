@@ -10,10 +10,7 @@ enum Token {
     Star,
     Any,
     Byte(u8),
-    Class {
-        negate: bool,
-        items: Vec<(u8, u8)>,
-    },
+    Class { negate: bool, items: Vec<(u8, u8)> },
 }
 
 fn fold(c: u8, nocase: bool) -> u8 {

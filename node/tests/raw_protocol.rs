@@ -58,12 +58,30 @@ fn protocol_errors_close_the_connection_and_others_keep_working() {
     let mut bystander = server.raw();
     roundtrip(&mut bystander, b"PING\r\n", b"+PONG\r\n");
     let cases: &[(&[u8], &str)] = &[
-        (b"*abc\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*1\r\nx4\r\nPING\r\n", "-ERR Protocol error: expected '$', got 'x'\r\n"),
-        (b"*1\r\n$abc\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1\r\n$-5\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"ECHO \"unterminated\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
-        (b"*3000000\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
+        (
+            b"*abc\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\nx4\r\nPING\r\n",
+            "-ERR Protocol error: expected '$', got 'x'\r\n",
+        ),
+        (
+            b"*1\r\n$abc\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$-5\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"ECHO \"unterminated\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+        (
+            b"*3000000\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
     ];
     for (input, expected) in cases {
         let mut s = server.raw();
@@ -87,7 +105,10 @@ fn oversized_bulk_length_is_rejected() {
     let server = Server::start(&["--proto-max-bulk-len", "1mb"]);
     let mut s = server.raw();
     // exactly the limit is fine
-    let ok = format!("*2\r\n$4\r\nECHO\r\n$1048576\r\n{}\r\n", "a".repeat(1 << 20));
+    let ok = format!(
+        "*2\r\n$4\r\nECHO\r\n$1048576\r\n{}\r\n",
+        "a".repeat(1 << 20)
+    );
     send(&mut s, ok.as_bytes());
     let reply = read_exact(&mut s, 1_048_576 + 12);
     assert!(reply.starts_with(b"$1048576\r\naaa"));

@@ -61,7 +61,9 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         .flags(&[Flag::Noscript, Flag::Loading, Flag::Stale])
         .group(Group::Connection)
         .since("7.2.0")
-        .summary("Controls whether commands sent by the client affect the LRU/LFU of accessed keys."),
+        .summary(
+            "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+        ),
     CommandSpec::new("help", 2, container_help)
         .flags(&[Flag::Loading, Flag::Stale])
         .group(Group::Connection)
@@ -140,8 +142,7 @@ fn type_matches(kind: &Bytes) -> Result<bool, Reply> {
     // Only normal clients exist until replication and pub/sub do.
     if is(kind, "normal") {
         Ok(true)
-    } else if is(kind, "master") || is(kind, "replica") || is(kind, "slave") || is(kind, "pubsub")
-    {
+    } else if is(kind, "master") || is(kind, "replica") || is(kind, "slave") || is(kind, "pubsub") {
         Ok(false)
     } else {
         Err(Reply::err(format!("Unknown client type '{}'", text(kind))))
@@ -275,7 +276,10 @@ fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 fn setinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let attr = text(&args[2]).to_ascii_lowercase();
     if attr != "lib-name" && attr != "lib-ver" {
-        return Err(Reply::err(format!("Unrecognized option '{}'", text(&args[2]))));
+        return Err(Reply::err(format!(
+            "Unrecognized option '{}'",
+            text(&args[2])
+        )));
     }
     if !args[3].iter().all(|&c| (b'!'..=b'~').contains(&c)) {
         return Err(Reply::err(format!(

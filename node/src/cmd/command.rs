@@ -82,7 +82,10 @@ fn info_entry(ctx: &Ctx<'_>, e: &CommandEntry) -> Reply {
                     (s("type"), s("index")),
                     (
                         s("spec"),
-                        Reply::Map(vec![(s("index"), Reply::Integer(i64::from(spec.first_key)))]),
+                        Reply::Map(vec![(
+                            s("index"),
+                            Reply::Integer(i64::from(spec.first_key)),
+                        )]),
                     ),
                 ]),
             ),

@@ -2,9 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{
-    args::text, table::container_help, CmdResult, CommandSpec, Ctx, Flag, Group,
-};
+use super::{args::text, table::container_help, CmdResult, CommandSpec, Ctx, Flag, Group};
 use crate::{
     config::{ConfigError, CONFIG_KEYS},
     glob::glob_match,
@@ -20,7 +18,13 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         .complexity("O(N) when N is the number of configuration parameters provided")
         .summary("Returns the effective values of configuration parameters."),
     CommandSpec::new("set", -4, set)
-        .flags(&[Flag::Admin, Flag::Noscript, Flag::Loading, Flag::Stale, Flag::MayReplicate])
+        .flags(&[
+            Flag::Admin,
+            Flag::Noscript,
+            Flag::Loading,
+            Flag::Stale,
+            Flag::MayReplicate,
+        ])
         .since("2.0.0")
         .complexity("O(N) when N is the number of configuration parameters provided")
         .summary("Sets configuration parameters in-flight."),

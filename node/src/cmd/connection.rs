@@ -130,11 +130,7 @@ fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         protocol = match ver {
             2 => Some(Protocol::Resp2),
             3 => Some(Protocol::Resp3),
-            _ => {
-                return Err(Reply::error_code(
-                    "NOPROTO unsupported protocol version",
-                ))
-            }
+            _ => return Err(Reply::error_code("NOPROTO unsupported protocol version")),
         };
         next = 2;
     }

@@ -11,7 +11,9 @@ use std::{
 use bytes::Bytes;
 
 use super::{args::text, CmdResult, CommandSpec, Ctx, Flag, Group};
-use crate::{resp::Reply, server::ServerState, server::Stats, MERIDIAN_VERSION, REDIS_COMPAT_VERSION};
+use crate::{
+    resp::Reply, server::ServerState, server::Stats, MERIDIAN_VERSION, REDIS_COMPAT_VERSION,
+};
 
 /// INFO command family.
 pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("info", -1, info)
@@ -48,9 +50,7 @@ fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let a = text(a).to_ascii_lowercase();
         match a.as_str() {
             "default" => DEFAULT.iter().for_each(|s| add(s)),
-            "all" | "everything" => {
-                DEFAULT.iter().chain(ALL_EXTRA).for_each(|s| add(s))
-            }
+            "all" | "everything" => DEFAULT.iter().chain(ALL_EXTRA).for_each(|s| add(s)),
             other => add(other),
         }
     }
@@ -93,7 +93,10 @@ pub fn section(server: &ServerState, name: &str, out: &mut String) {
             line("redis_build_id", &"0");
             line("redis_mode", &"standalone");
             line("meridian_version", &MERIDIAN_VERSION);
-            line("os", &format!("{} {}", std::env::consts::OS, std::env::consts::ARCH));
+            line(
+                "os",
+                &format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            );
             line("arch_bits", &(usize::BITS));
             line("multiplexing_api", &"tokio");
             line("process_id", &std::process::id());
@@ -162,12 +165,21 @@ pub fn section(server: &ServerState, name: &str, out: &mut String) {
         }
         "stats" => {
             line("# Stats", &"");
-            line("total_connections_received", &Stats::get(&st.connections_received));
-            line("total_commands_processed", &Stats::get(&st.commands_processed));
+            line(
+                "total_connections_received",
+                &Stats::get(&st.connections_received),
+            );
+            line(
+                "total_commands_processed",
+                &Stats::get(&st.commands_processed),
+            );
             line("instantaneous_ops_per_sec", &0);
             line("total_net_input_bytes", &Stats::get(&st.net_input_bytes));
             line("total_net_output_bytes", &Stats::get(&st.net_output_bytes));
-            line("rejected_connections", &Stats::get(&st.rejected_connections));
+            line(
+                "rejected_connections",
+                &Stats::get(&st.rejected_connections),
+            );
             line("expired_keys", &0);
             line("evicted_keys", &0);
             line("keyspace_hits", &0);
@@ -213,7 +225,10 @@ pub fn section(server: &ServerState, name: &str, out: &mut String) {
                 if s.keys > 0 {
                     line(
                         &format!("db{db}"),
-                        &format!("keys={},expires={},avg_ttl={}", s.keys, s.expires, s.avg_ttl_ms),
+                        &format!(
+                            "keys={},expires={},avg_ttl={}",
+                            s.keys, s.expires, s.avg_ttl_ms
+                        ),
                     );
                 }
             }

@@ -45,7 +45,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Ok(Reply::Integer(
-        ctx.server.keyspace.dbsize(ctx.client.db()) as i64,
+        ctx.server.keyspace.dbsize(ctx.client.db()) as i64
     ))
 }
 

@@ -292,7 +292,11 @@ mod tests {
         assert!(t.get_full(b"client|id").is_some());
         assert!(t.get_full(b"CLIENT|NOPE").is_none());
         for e in t.all() {
-            assert!(e.spec.handler.is_some() || !e.subcommands.is_empty(), "{}", e.fullname);
+            assert!(
+                e.spec.handler.is_some() || !e.subcommands.is_empty(),
+                "{}",
+                e.fullname
+            );
             assert!(!e.spec.summary.is_empty(), "{} lacks a summary", e.fullname);
         }
     }
@@ -315,7 +319,10 @@ mod tests {
             err,
             Reply::err("unknown command 'foo', with args beginning with: 'a' 'b' ")
         );
-        let args: Vec<Bytes> = ["client", "bogus"].iter().map(|s| Bytes::from(*s)).collect();
+        let args: Vec<Bytes> = ["client", "bogus"]
+            .iter()
+            .map(|s| Bytes::from(*s))
+            .collect();
         assert_eq!(
             t.lookup(&args).unwrap_err(),
             Reply::err("unknown subcommand 'bogus'. Try CLIENT HELP.")

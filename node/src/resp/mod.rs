@@ -13,11 +13,11 @@ mod error;
 mod inline;
 mod number;
 mod parser;
+#[cfg(test)]
+mod proptests;
 mod reply;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod proptests;
 
 pub use encode::{encode, encode_request};
 pub use error::ProtocolError;

@@ -62,7 +62,11 @@ fn incomplete_is_not_an_error() {
     for cut in 0..full.len() {
         let mut buf = BytesMut::from(&full[..cut]);
         let mut p = RequestParser::new();
-        assert_eq!(p.parse(&mut buf, &ParseLimits::default()).unwrap(), None, "cut {cut}");
+        assert_eq!(
+            p.parse(&mut buf, &ParseLimits::default()).unwrap(),
+            None,
+            "cut {cut}"
+        );
         // resume with the rest
         buf.extend_from_slice(&full[cut..]);
         let got = p.parse(&mut buf, &ParseLimits::default()).unwrap().unwrap();
@@ -89,7 +93,10 @@ fn inline_commands() {
         vec![cmd(&["SET", "k", "a b"])]
     );
     // blank lines are ignored
-    assert_eq!(parse_all(b"\r\n\n  \r\nPING\r\n").unwrap(), vec![cmd(&["PING"])]);
+    assert_eq!(
+        parse_all(b"\r\n\n  \r\nPING\r\n").unwrap(),
+        vec![cmd(&["PING"])]
+    );
     // no newline yet: incomplete
     assert_eq!(parse_all(b"PING").unwrap(), Vec::<Vec<Vec<u8>>>::new());
 }
@@ -99,18 +106,33 @@ fn redis_error_messages() {
     assert_eq!(err(b"*abc\r\n"), "Protocol error: invalid multibulk length");
     assert_eq!(err(b"*1x\r\n"), "Protocol error: invalid multibulk length");
     assert_eq!(err(b"*01\r\n"), "Protocol error: invalid multibulk length");
-    assert_eq!(err(b"*1048577\r\n"), "Protocol error: invalid multibulk length");
+    assert_eq!(
+        err(b"*1048577\r\n"),
+        "Protocol error: invalid multibulk length"
+    );
     assert!(parse_all(b"*1048576\r\n").unwrap().is_empty());
-    assert_eq!(err(b"*1\r\nx3\r\nfoo\r\n"), "Protocol error: expected '$', got 'x'");
+    assert_eq!(
+        err(b"*1\r\nx3\r\nfoo\r\n"),
+        "Protocol error: expected '$', got 'x'"
+    );
     assert_eq!(err(b"*1\r\n$x\r\n"), "Protocol error: invalid bulk length");
     assert_eq!(err(b"*1\r\n$-1\r\n"), "Protocol error: invalid bulk length");
-    assert_eq!(err(b"*1\r\n$536870913\r\n"), "Protocol error: invalid bulk length");
-    assert_eq!(err(b"ECHO \"abc\r\n"), "Protocol error: unbalanced quotes in request");
+    assert_eq!(
+        err(b"*1\r\n$536870913\r\n"),
+        "Protocol error: invalid bulk length"
+    );
+    assert_eq!(
+        err(b"ECHO \"abc\r\n"),
+        "Protocol error: unbalanced quotes in request"
+    );
     let long_inline = vec![b'a'; 64 * 1024 + 1];
     assert_eq!(err(&long_inline), "Protocol error: too big inline request");
     let mut long_count = b"*".to_vec();
     long_count.extend(vec![b'1'; 64 * 1024 + 1]);
-    assert_eq!(err(&long_count), "Protocol error: too big mbulk count string");
+    assert_eq!(
+        err(&long_count),
+        "Protocol error: too big mbulk count string"
+    );
     let mut long_bulk = b"*1\r\n$".to_vec();
     long_bulk.extend(vec![b'1'; 64 * 1024 + 1]);
     assert_eq!(err(&long_bulk), "Protocol error: too big bulk count string");
@@ -165,7 +187,11 @@ fn both(reply: Reply, resp2: &[u8], resp3: &[u8]) {
 #[test]
 fn encode_scalars() {
     both(Reply::ok(), b"+OK\r\n", b"+OK\r\n");
-    both(Reply::err("bad\r\nthing"), b"-ERR bad  thing\r\n", b"-ERR bad  thing\r\n");
+    both(
+        Reply::err("bad\r\nthing"),
+        b"-ERR bad  thing\r\n",
+        b"-ERR bad  thing\r\n",
+    );
     both(Reply::Integer(-42), b":-42\r\n", b":-42\r\n");
     both(Reply::bulk_str("hey"), b"$3\r\nhey\r\n", b"$3\r\nhey\r\n");
     both(Reply::bulk_str(""), b"$0\r\n\r\n", b"$0\r\n\r\n");
@@ -175,7 +201,11 @@ fn encode_scalars() {
     both(Reply::Boolean(false), b":0\r\n", b"#f\r\n");
     both(Reply::Double(1.5), b"$3\r\n1.5\r\n", b",1.5\r\n");
     both(Reply::Double(f64::INFINITY), b"$3\r\ninf\r\n", b",inf\r\n");
-    both(Reply::Double(f64::NEG_INFINITY), b"$4\r\n-inf\r\n", b",-inf\r\n");
+    both(
+        Reply::Double(f64::NEG_INFINITY),
+        b"$4\r\n-inf\r\n",
+        b",-inf\r\n",
+    );
     both(
         Reply::BigNumber("12345678901234567890".into()),
         b"$20\r\n12345678901234567890\r\n",

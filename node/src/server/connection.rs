@@ -89,11 +89,7 @@ impl Connection {
                 if let Close::Protocol(e) = &close {
                     Stats::add(&self.state.stats.protocol_error_disconnections, 1);
                     Stats::add(&self.state.stats.error_replies, 1);
-                    encode(
-                        &Reply::err(e),
-                        self.client.protocol(),
-                        &mut self.wbuf,
-                    );
+                    encode(&Reply::err(e), self.client.protocol(), &mut self.wbuf);
                 }
                 // Last words (an error, QUIT's +OK): bounded, not interruptible.
                 let _ = tokio::time::timeout(FINAL_FLUSH_TIMEOUT, self.flush(false)).await;
@@ -113,7 +109,9 @@ impl Connection {
                 Stats::add(&self.state.stats.query_buffer_limit_disconnections, 1);
                 return Close::QueryBufferLimit(self.rbuf.len());
             }
-            handle.qbuf.store(self.rbuf.len(), std::sync::atomic::Ordering::Relaxed);
+            handle
+                .qbuf
+                .store(self.rbuf.len(), std::sync::atomic::Ordering::Relaxed);
             self.reserve_for_read(limit);
             let read = async {
                 if timeout > 0 {
@@ -125,7 +123,10 @@ impl Connection {
                     .map_err(|_| Close::Idle)?
                     .map_err(Close::Io)
                 } else {
-                    self.stream.read_buf(&mut self.rbuf).await.map_err(Close::Io)
+                    self.stream
+                        .read_buf(&mut self.rbuf)
+                        .await
+                        .map_err(Close::Io)
                 }
             };
             let n = tokio::select! {
@@ -202,8 +203,9 @@ impl Connection {
             return Err(Close::OutputBufferLimit);
         }
         let handle = self.client.handle.clone();
-        let soft_deadline = (limit.soft > 0 && limit.soft_seconds > 0 && pending as u64 > limit.soft)
-            .then(|| Duration::from_secs(limit.soft_seconds));
+        let soft_deadline =
+            (limit.soft > 0 && limit.soft_seconds > 0 && pending as u64 > limit.soft)
+                .then(|| Duration::from_secs(limit.soft_seconds));
         let write = async {
             let write = self.stream.write_all(&self.wbuf);
             match soft_deadline {
