@@ -9,6 +9,9 @@
 //!   the key with that type; for strings, also the HLC of the latest SET). The visible
 //!   type is the present slot with the highest stamp; the others are invisible, removed
 //!   by the next local write to the key, and garbage-collected once causally stable.
+//!   A collection's stamps share the creating op's dot with the elements it wrote, so
+//!   writes to an existing collection build their `created` part with
+//!   [`Coll::carry_created`], which keeps the creation HLC when they remove that dot.
 //! - **Expiry** is a register of absolute expiry times in Unix milliseconds (0 = PERSIST
 //!   marker). EXPIRE replaces the entries it observed; concurrent EXPIREs both stay and
 //!   the later time wins; a PERSIST marker beats every concurrent EXPIRE. SET without
@@ -80,6 +83,34 @@ impl<T: DotStore> Coll<T> {
     }
     fn remove_created(&self, dctx: &mut CausalContext) {
         self.created.for_each_dot(&mut |d| dctx.insert(d));
+    }
+
+    /// Creation stamps for the delta of a write (SADD, SREM, HSET, ZADD...) to this existing
+    /// collection, issued with `dot`, once the element deltas have filled `dctx`.
+    ///
+    /// An op has one dot, so the op that created the key gave its creation stamp the same
+    /// dot as the elements it wrote. A later write that observes (removes or overwrites)
+    /// those elements has that dot in its delta context, which also deletes the creation
+    /// stamp: the collection would silently lose its creation HLC (the type-conflict
+    /// stamp). So when `dctx` covers stamps, the write re-issues the highest of them under
+    /// its own dot; stamps it does not cover are left alone. The slot's [`Value::stamp`]
+    /// is unchanged. Returns an empty function when nothing needs carrying.
+    #[must_use]
+    pub fn carry_created(&self, dot: Dot, dctx: &mut CausalContext) -> DotFun<Hlc> {
+        let carried = self
+            .created
+            .entries()
+            .iter()
+            .filter(|e| dctx.contains(e.0))
+            .map(|e| e.1)
+            .max();
+        match carried {
+            Some(hlc) => {
+                dctx.insert(dot);
+                DotFun::one(dot, hlc)
+            }
+            None => DotFun::default(),
+        }
     }
 }
 

@@ -113,8 +113,7 @@ where
     if creating {
         DotFun::one(dot, hlc)
     } else {
-        let _ = (coll, dctx);
-        DotFun::default()
+        coll.carry_created(dot, dctx)
     }
 }
 
