@@ -197,19 +197,23 @@ fn incr_op(ks: &Keyspace, i: usize, key: &[u8]) -> OpDelta {
     })
 }
 
-/// Collection ops on keys: `get` finds the slot's collection; a missing one gets a
-/// creation stamp.
+/// Collection ops on keys: a new collection gets a creation stamp; an existing one
+/// carries its creation HLC when the write removes the creating op's dot.
 macro_rules! coll_op {
     ($ks:expr, $i:expr, $key:expr, $variant:ident, $ty:ty, |$cur:ident, $d:ident, $dot:ident, $h:ident, $dctx:ident| $body:block) => {{
         one_key_op($ks, 1, $i, $key, |k, $dot, $h, $dctx| {
             let empty = <$ty>::default();
-            let (cur, created) = match k.and_then(|k| k.slot(Kind::$variant)) {
-                Some(Value::$variant(c)) => (&c.data, DotFun::default()),
-                _ => (&empty, DotFun::one($dot, $h)),
+            let c = match k.and_then(|k| k.slot(Kind::$variant)) {
+                Some(Value::$variant(c)) => Some(&**c),
+                _ => None,
             };
-            let $cur: &$ty = cur;
+            let $cur: &$ty = c.map(|c| &c.data).unwrap_or(&empty);
             let mut $d = <$ty>::default();
             $body;
+            let created = match c {
+                Some(c) => c.carry_created($dot, $dctx),
+                None => DotFun::one($dot, $h),
+            };
             Key::from_value(Value::$variant(Box::new(Coll { created, data: $d })))
         })
     }};

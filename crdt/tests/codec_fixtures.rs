@@ -149,17 +149,26 @@ fn incr(by: i64) -> impl FnMut(&[u8], Option<&Key>, Dot, Hlc, &mut CausalContext
     }
 }
 
-/// The collection slot of `kind` in `cur`, and a creation stamp when the key is new.
-fn coll<T: Clone + Default>(
+/// The collection slot of `kind` in `cur`, if any.
+fn coll<T>(
     cur: Option<&Key>,
     kind: Kind,
     get: impl Fn(&Value) -> Option<&Coll<T>>,
+) -> Option<&Coll<T>> {
+    cur.and_then(|k| k.slot(kind)).and_then(get)
+}
+
+/// Creation stamps of a collection write: a new stamp when the key is new, otherwise
+/// the creation HLC carried over if the write removes the creating op's dot.
+fn stamps<T: crdt::DotStore>(
+    c: Option<&Coll<T>>,
     dot: Dot,
     hlc: Hlc,
-) -> (T, DotFun<Hlc>) {
-    match cur.and_then(|k| k.slot(kind)).and_then(get) {
-        Some(c) => (c.data.clone(), DotFun::default()),
-        None => (T::default(), DotFun::one(dot, hlc)),
+    dctx: &mut CausalContext,
+) -> DotFun<Hlc> {
+    match c {
+        Some(c) => c.carry_created(dot, dctx),
+        None => DotFun::one(dot, hlc),
     }
 }
 
@@ -186,11 +195,13 @@ fn sadd<'a>(
     members: &'a [&'static str],
 ) -> impl FnMut(&[u8], Option<&Key>, Dot, Hlc, &mut CausalContext) -> Key + 'a {
     move |_, cur, dot, hlc, dctx| {
-        let (cur, created) = coll(cur, Kind::Set, set_of, dot, hlc);
+        let c = coll(cur, Kind::Set, set_of);
+        let data = c.map(|c| c.data.clone()).unwrap_or_default();
         let mut d = ORSet::default();
         for m in members {
-            cur.add_into(&mut d, m.as_bytes(), dot, dctx);
+            data.add_into(&mut d, m.as_bytes(), dot, dctx);
         }
+        let created = stamps(c, dot, hlc, dctx);
         Key::from_value(Value::Set(Box::new(Coll { created, data: d })))
     }
 }
@@ -199,12 +210,10 @@ fn srem(
     member: &'static str,
 ) -> impl FnMut(&[u8], Option<&Key>, Dot, Hlc, &mut CausalContext) -> Key {
     move |_, cur, dot, hlc, dctx| {
-        let (cur, _) = coll(cur, Kind::Set, set_of, dot, hlc);
-        let d = cur.rem_delta(member.as_bytes(), dctx);
-        Key::from_value(Value::Set(Box::new(Coll {
-            created: DotFun::default(),
-            data: d,
-        })))
+        let c = coll(cur, Kind::Set, set_of).expect("SREM of an existing set");
+        let d = c.data.rem_delta(member.as_bytes(), dctx);
+        let created = stamps(Some(c), dot, hlc, dctx);
+        Key::from_value(Value::Set(Box::new(Coll { created, data: d })))
     }
 }
 
@@ -212,11 +221,13 @@ fn hset<'a>(
     pairs: &'a [(&'static str, &'static str)],
 ) -> impl FnMut(&[u8], Option<&Key>, Dot, Hlc, &mut CausalContext) -> Key + 'a {
     move |_, cur, dot, hlc, dctx| {
-        let (cur, created) = coll(cur, Kind::Hash, hash_of, dot, hlc);
+        let c = coll(cur, Kind::Hash, hash_of);
+        let data = c.map(|c| c.data.clone()).unwrap_or_default();
         let mut d = ORHash::default();
         for (f, v) in pairs {
-            cur.set_into(&mut d, f.as_bytes(), dot, hlc, v.as_bytes().into(), dctx);
+            data.set_into(&mut d, f.as_bytes(), dot, hlc, v.as_bytes().into(), dctx);
         }
+        let created = stamps(c, dot, hlc, dctx);
         Key::from_value(Value::Hash(Box::new(Coll { created, data: d })))
     }
 }
@@ -226,9 +237,11 @@ fn hincrbyfloat(
     by: f64,
 ) -> impl FnMut(&[u8], Option<&Key>, Dot, Hlc, &mut CausalContext) -> Key {
     move |_, cur, dot, hlc, dctx| {
-        let (cur, created) = coll(cur, Kind::Hash, hash_of, dot, hlc);
+        let c = coll(cur, Kind::Hash, hash_of);
+        let data = c.map(|c| c.data.clone()).unwrap_or_default();
         let mut d = ORHash::default();
-        cur.incr_into(&mut d, field.as_bytes(), dot, 0, by, dctx);
+        data.incr_into(&mut d, field.as_bytes(), dot, 0, by, dctx);
+        let created = stamps(c, dot, hlc, dctx);
         Key::from_value(Value::Hash(Box::new(Coll { created, data: d })))
     }
 }
@@ -237,11 +250,13 @@ fn zadd<'a>(
     pairs: &'a [(f64, &'static str)],
 ) -> impl FnMut(&[u8], Option<&Key>, Dot, Hlc, &mut CausalContext) -> Key + 'a {
     move |_, cur, dot, hlc, dctx| {
-        let (cur, created) = coll(cur, Kind::ZSet, zset_of, dot, hlc);
+        let c = coll(cur, Kind::ZSet, zset_of);
+        let data = c.map(|c| c.data.clone()).unwrap_or_default();
         let mut d = ZSet::default();
         for (s, m) in pairs {
-            cur.add_into(&mut d, m.as_bytes(), dot, hlc, *s, dctx);
+            data.add_into(&mut d, m.as_bytes(), dot, hlc, *s, dctx);
         }
+        let created = stamps(c, dot, hlc, dctx);
         Key::from_value(Value::ZSet(Box::new(Coll { created, data: d })))
     }
 }
@@ -251,9 +266,11 @@ fn zincrby(
     member: &'static str,
 ) -> impl FnMut(&[u8], Option<&Key>, Dot, Hlc, &mut CausalContext) -> Key {
     move |_, cur, dot, hlc, dctx| {
-        let (cur, created) = coll(cur, Kind::ZSet, zset_of, dot, hlc);
+        let c = coll(cur, Kind::ZSet, zset_of);
+        let data = c.map(|c| c.data.clone()).unwrap_or_default();
         let mut d = ZSet::default();
-        cur.incr_into(&mut d, member.as_bytes(), dot, by, dctx);
+        data.incr_into(&mut d, member.as_bytes(), dot, by, dctx);
+        let created = stamps(c, dot, hlc, dctx);
         Key::from_value(Value::ZSet(Box::new(Coll { created, data: d })))
     }
 }
