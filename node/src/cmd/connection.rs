@@ -188,7 +188,9 @@ fn auth(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let db = int(&args[1])?;
     if db < i64::from(i32::MIN) || db > i64::from(i32::MAX) {
-        return Err(Reply::err(super::args::NOT_INTEGER));
+        return Err(Reply::err(
+            "value is out of range, value must between -2147483648 and 2147483647",
+        ));
     }
     if db < 0 || db as usize >= ctx.server.keyspace.databases() {
         return Err(Reply::err("DB index is out of range"));
