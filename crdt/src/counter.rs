@@ -176,7 +176,15 @@ impl Counter {
     }
 
     /// Garbage-collects entries that are fully floored by a stable floor, and floors of
-    /// runs older than the region's entry (or with no entry left) once stable.
+    /// runs older than the region's entry once that newer run's first write is stable.
+    ///
+    /// A floor outlives its entry: the floor was written by a reset (SET, DEL, ...) of some
+    /// other region, and that reset may not be stable yet even when the floored entry is.
+    /// The owning region may not have seen the reset, so it can still extend the same run
+    /// with a cumulative total; the floor must be here to cancel the part the reset
+    /// observed. Once the owning region starts a newer run (which it does only after it
+    /// collected its own entry, i.e. after it saw the floor) and that run's start is
+    /// stable, no write of the old run can arrive any more and the floor goes.
     pub fn gc(&mut self, stable: &VersionVector) {
         let floors = &self.floors;
         self.entries.retain(|e| match find(floors, e.region) {
@@ -184,12 +192,9 @@ impl Counter {
             None => true,
         });
         let entries = &self.entries;
-        self.floors.retain(|f| {
-            let stale = match find(entries, f.region) {
-                Some(e) => f.run < e.run,
-                None => true,
-            };
-            !(stale && stable.get(f.region) >= f.seq)
+        self.floors.retain(|f| match find(entries, f.region) {
+            Some(e) => !(f.run < e.run && stable.get(f.region) >= e.run),
+            None => true,
         });
     }
 
@@ -231,11 +236,31 @@ mod tests {
         stable.raise(2, 1);
         let mut old = c.clone();
         c.gc(&stable);
-        assert!(c.is_empty());
+        assert!(c.entries().is_empty(), "fully floored stable entry is collected");
+        assert_eq!(c.floors().len(), 1, "its floor stays until a newer run is stable");
         let d = c.incr_delta(Dot::new(2, 5), 1, 0.0);
         c.join(&d);
         old.join(&d); // a replica that did not collect yet
         assert_eq!(c.sum().int, 1);
         assert_eq!(old.sum().int, 1);
+        stable.raise(2, 5);
+        c.gc(&stable);
+        assert!(c.floors().is_empty(), "the new run is stable: the old floor goes");
+        assert_eq!(c.sum().int, 1);
+    }
+
+    #[test]
+    fn gc_keeps_floor_an_owner_has_not_seen() {
+        // Region 3 increments (+1, stable everywhere). Region 1 resets (floor at +1) and
+        // collects; region 3 has not seen the reset and increments again (+0): its entry
+        // continues the run with the cumulative total 1, which the floor must still cancel.
+        let inc = Counter::default().incr_delta(Dot::new(3, 1), 1, 0.0);
+        let mut owner = inc.clone();
+        let mut r1 = inc.clone();
+        r1.join(&r1.reset_delta());
+        r1.gc(&VersionVector::from_pairs([(3, 1)]));
+        owner.join(&owner.incr_delta(Dot::new(3, 2), 0, 0.0));
+        r1.join(&owner);
+        assert!(!r1.sum().live || r1.sum().int == 0, "reset must still cancel the +1");
     }
 }
