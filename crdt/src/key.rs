@@ -7,8 +7,8 @@
 //!   writes it had not seen survive (DEL ∥ SADD y ⇒ {y}).
 //! - **Type conflict**: each slot carries creation stamps (HLCs of the writes that created
 //!   the key with that type; for strings, also the HLC of the latest SET). The visible
-//!   type is the present slot with the highest stamp; the others are invisible, removed
-//!   by the next local write to the key, and garbage-collected once causally stable.
+//!   type is the present slot with the highest stamp; the others are invisible and removed
+//!   by the next write to the key (not by GC: see [`Key::gc`]).
 //!   A collection's stamps share the creating op's dot with the elements it wrote, so
 //!   writes to an existing collection build their `created` part with
 //!   [`Coll::carry_created`], which keeps the creation HLC when they remove that dot.
@@ -496,21 +496,16 @@ impl Key {
     /// has already been applied here (the replication layer computes it from acks). Never
     /// changes what a reader sees.
     pub fn gc(&mut self, stable: &VersionVector) {
-        let vis = self.visible().map(|v| v.kind());
         let (mut slots, mut expiry) = std::mem::take(self).into_parts();
         for s in slots.iter_mut() {
             s.gc(stable);
         }
-        if vis.is_some() {
-            slots.retain(|s| {
-                if Some(s.kind()) == vis {
-                    return true;
-                }
-                let mut all_stable = true;
-                s.for_each_dot(&mut |d| all_stable &= stable.contains(d));
-                !all_stable
-            });
-        }
+        // Hidden slots (type-conflict losers) are NOT dropped here, even when stable: a
+        // replica that dropped one no longer names it in its later deltas (DEL, the cleanup
+        // of hidden slots before a write), so replicas that had not collected yet would keep
+        // it, and it would become visible there when the winner is emptied or deleted —
+        // collecting would change what readers see. Hidden slots go through deltas instead:
+        // the next write to the key removes them everywhere (`remove_hidden_delta`).
         let e = expiry.entries();
         if e.len() == 1 && e[0].1 == PERSIST && stable.contains(e[0].0) {
             expiry = DotFun::default();
