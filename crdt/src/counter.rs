@@ -236,8 +236,15 @@ mod tests {
         stable.raise(2, 1);
         let mut old = c.clone();
         c.gc(&stable);
-        assert!(c.entries().is_empty(), "fully floored stable entry is collected");
-        assert_eq!(c.floors().len(), 1, "its floor stays until a newer run is stable");
+        assert!(
+            c.entries().is_empty(),
+            "fully floored stable entry is collected"
+        );
+        assert_eq!(
+            c.floors().len(),
+            1,
+            "its floor stays until a newer run is stable"
+        );
         let d = c.incr_delta(Dot::new(2, 5), 1, 0.0);
         c.join(&d);
         old.join(&d); // a replica that did not collect yet
@@ -245,7 +252,10 @@ mod tests {
         assert_eq!(old.sum().int, 1);
         stable.raise(2, 5);
         c.gc(&stable);
-        assert!(c.floors().is_empty(), "the new run is stable: the old floor goes");
+        assert!(
+            c.floors().is_empty(),
+            "the new run is stable: the old floor goes"
+        );
         assert_eq!(c.sum().int, 1);
     }
 
@@ -261,6 +271,9 @@ mod tests {
         r1.gc(&VersionVector::from_pairs([(3, 1)]));
         owner.join(&owner.incr_delta(Dot::new(3, 2), 0, 0.0));
         r1.join(&owner);
-        assert!(!r1.sum().live || r1.sum().int == 0, "reset must still cancel the +1");
+        assert!(
+            !r1.sum().live || r1.sum().int == 0,
+            "reset must still cancel the +1"
+        );
     }
 }
