@@ -4,7 +4,7 @@
 //! for it (1, 2, 3, ... without gaps). Dots are packed into one `u64` (8 bits of region,
 //! 56 bits of sequence) so every element's causal metadata stays small.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// A region's stable numeric id. Meridian supports up to 255 regions (ids 1..=255; 0 is
@@ -17,9 +17,27 @@ pub const SEQ_BITS: u32 = 56;
 pub const SEQ_MAX: u64 = (1 << SEQ_BITS) - 1;
 
 /// One write: `(region, seq)`, packed. Ordered by region, then sequence.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+///
+/// Encoded as the pair `(region, seq)` so compact formats spend one byte on the region
+/// and a varint on the sequence.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Dot(u64);
+
+impl Serialize for Dot {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.region(), self.seq()).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Dot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (r, s): (RegionId, u64) = Deserialize::deserialize(d)?;
+        if s > SEQ_MAX {
+            return Err(serde::de::Error::custom("dot sequence out of range"));
+        }
+        Ok(Dot::new(r, s))
+    }
+}
 
 impl Dot {
     /// Builds a dot. `seq` must be in `1..=SEQ_MAX` (checked in debug builds; masked otherwise).
