@@ -264,7 +264,8 @@ fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             && f.laddr.as_ref().map_or(true, |a| *a == c.laddr.to_string())
             && f.type_ok.unwrap_or(true)
             && f.maxage.map_or(true, |age| c.age_secs() >= age)
-            && !(f.skipme && c.id == me);
+            && !(f.skipme && c.id == me)
+            && !c.is_killed();
         if selected {
             c.kill();
             killed += 1;

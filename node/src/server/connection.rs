@@ -28,6 +28,8 @@ use crate::{
 const FLUSH_THRESHOLD: usize = 64 * 1024;
 /// Minimum free space offered to each socket read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Idle buffers larger than this are released.
+const SHRINK_ABOVE: usize = 1024 * 1024;
 /// How long the last replies before a close may take to write.
 const FINAL_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest single up-front reservation for a big bulk argument.
@@ -112,6 +114,7 @@ impl Connection {
             handle
                 .qbuf
                 .store(self.rbuf.len(), std::sync::atomic::Ordering::Relaxed);
+            self.shrink_idle_buffers();
             self.reserve_for_read(limit);
             let read = async {
                 if timeout > 0 {
@@ -140,6 +143,17 @@ impl Connection {
                 return Close::Eof;
             }
             Stats::add(&self.state.stats.net_input_bytes, n as u64);
+        }
+    }
+
+    /// Gives back the memory of a past large request or reply, as Redis'
+    /// clientsCron does, so a connection does not keep its peak size.
+    fn shrink_idle_buffers(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > SHRINK_ABOVE {
+            self.rbuf = BytesMut::with_capacity(READ_CHUNK);
+        }
+        if self.wbuf.is_empty() && self.wbuf.capacity() > SHRINK_ABOVE {
+            self.wbuf = BytesMut::with_capacity(READ_CHUNK);
         }
     }
 
