@@ -169,7 +169,7 @@ pub struct Config {
     pub bind: String,
     /// TCP port for clients.
     pub port: u16,
-    /// This region's stable numeric id (unique among regions).
+    /// This region's stable numeric id (unique among regions, 1..=255).
     pub region_id: u64,
     /// Directory for persistent state (op log, snapshots).
     pub data_dir: String,
@@ -283,7 +283,7 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         settable: true,
         get: |c| c.region_id.to_string(),
         set: |c, v| {
-            c.region_id = in_range(int(v)?, 1, u64::from(u32::MAX))?;
+            c.region_id = in_range(int(v)?, 1, 255)?;
             Ok(())
         },
     },

@@ -7,7 +7,8 @@
 //!   client registry, limits and statistics.
 //! * [`cmd`]: the command table (arity, flags, docs) and the handlers of the
 //!   connection/server commands. Data commands plug in here.
-//! * [`keyspace`]: the seam where the CRDT keyspace will be wired.
+//! * [`store`]: the CRDT keyspace, the single write path (command → deltas → apply →
+//!   sink), expiry.
 //! * [`config`] and [`cli`]: TOML configuration, defaults, command-line flags.
 //! * [`glob`]: Redis-compatible glob matching (CONFIG GET, later KEYS/SCAN).
 
@@ -16,9 +17,9 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod glob;
-pub mod keyspace;
 pub mod resp;
 pub mod server;
+pub mod store;
 
 /// Redis version this server reports to clients (INFO, HELLO). Clients gate
 /// features on it, so it names the Redis release whose behaviour we follow.

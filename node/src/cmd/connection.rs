@@ -192,7 +192,7 @@ fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             "value is out of range, value must between -2147483648 and 2147483647",
         ));
     }
-    if db < 0 || db as usize >= ctx.server.keyspace.databases() {
+    if db < 0 || db as usize >= ctx.server.databases() {
         return Err(Reply::err("DB index is out of range"));
     }
     ctx.client.set_db(db as usize);

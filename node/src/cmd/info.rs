@@ -221,13 +221,15 @@ pub fn section(server: &ServerState, name: &str, out: &mut String) {
         }
         "keyspace" => {
             line("# Keyspace", &"");
-            for (db, s) in server.keyspace.stats().iter().enumerate() {
-                if s.keys > 0 {
+            let st = server.store.lock();
+            for db in 0..server.databases() {
+                let keys = st.dbsize(db as u8);
+                if keys > 0 {
                     line(
                         &format!("db{db}"),
                         &format!(
-                            "keys={},expires={},avg_ttl={}",
-                            s.keys, s.expires, s.avg_ttl_ms
+                            "keys={keys},expires={},avg_ttl=0",
+                            st.expires_count(db as u8)
                         ),
                     );
                 }

@@ -79,7 +79,9 @@ fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 fn type_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let st = ctx.store();
     Ok(Reply::simple(
-        st.kind(ctx.db(), &args[1]).map(|k| k.name()).unwrap_or("none"),
+        st.kind(ctx.db(), &args[1])
+            .map(|k| k.name())
+            .unwrap_or("none"),
     ))
 }
 
@@ -117,11 +119,12 @@ fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Null);
     }
     let pick = (crate::store::wall_ms() as usize ^ (std::process::id() as usize)) % n;
-    Ok(st
+    let r = st
         .keys(ctx.db())
         .nth(pick)
         .map(|(k, _)| Reply::Bulk(Bytes::copy_from_slice(k)))
-        .unwrap_or(Reply::Null))
+        .unwrap_or(Reply::Null);
+    Ok(r)
 }
 
 fn rename_common(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
@@ -206,7 +209,13 @@ fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Integer(1))
 }
 
-fn expire_common(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64, absolute: bool, cmd: &str) -> CmdResult {
+fn expire_common(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    unit: i64,
+    absolute: bool,
+    cmd: &str,
+) -> CmdResult {
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for a in &args[3..] {
         if is(a, "nx") {
@@ -218,14 +227,21 @@ fn expire_common(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64, absolute: bool, c
         } else if is(a, "lt") {
             lt = true
         } else {
-            return Err(Reply::err(format!("Unsupported option {}", String::from_utf8_lossy(a))));
+            return Err(Reply::err(format!(
+                "Unsupported option {}",
+                String::from_utf8_lossy(a)
+            )));
         }
     }
     if nx && (xx || gt || lt) {
-        return Err(Reply::err("NX and XX, GT or LT options at the same time are not compatible"));
+        return Err(Reply::err(
+            "NX and XX, GT or LT options at the same time are not compatible",
+        ));
     }
     if gt && lt {
-        return Err(Reply::err("GT and LT options at the same time are not compatible"));
+        return Err(Reply::err(
+            "GT and LT options at the same time are not compatible",
+        ));
     }
     let db = ctx.db();
     let mut st = ctx.store();
@@ -277,7 +293,9 @@ fn ttl_common(ctx: &mut Ctx<'_>, key: &[u8], f: impl Fn(u64, u64) -> i64) -> Cmd
 }
 
 fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    ttl_common(ctx, &args[1], |at, now| ((at.saturating_sub(now) + 500) / 1000) as i64)
+    ttl_common(ctx, &args[1], |at, now| {
+        ((at.saturating_sub(now) + 500) / 1000) as i64
+    })
 }
 
 fn pttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -340,7 +358,9 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let enc = match v {
             crdt::Value::Str(f) => match crdt::string::read(f) {
                 Some(crdt::string::StrValue::Int(_)) => "int",
-                Some(crdt::string::StrValue::Bytes(b)) if crdt::string::parse_i64(b).is_some() => "int",
+                Some(crdt::string::StrValue::Bytes(b)) if crdt::string::parse_i64(b).is_some() => {
+                    "int"
+                }
                 Some(crdt::string::StrValue::Bytes(b)) if b.len() <= 44 => "embstr",
                 _ => "raw",
             },

@@ -28,9 +28,12 @@ mod command;
 mod config;
 mod connection;
 mod info;
+mod keys;
 mod server;
 mod spec;
+mod string;
 mod table;
+mod util;
 
 pub use spec::{CommandSpec, Flag, Group, Handler};
 pub use table::{CommandEntry, CommandTable};
@@ -51,6 +54,8 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     info::COMMANDS,
     server::COMMANDS,
     command::COMMANDS,
+    keys::COMMANDS,
+    string::COMMANDS,
 ];
 
 /// What the connection must do after sending (or instead of sending) a reply.
@@ -73,6 +78,16 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// Locks the region's store for the rest of the command.
+    pub fn store(&self) -> parking_lot::MutexGuard<'a, crate::store::Store> {
+        self.server.store.lock()
+    }
+
+    /// The client's selected database.
+    pub fn db(&self) -> u8 {
+        self.client.db() as u8
+    }
+
     /// A context for one command.
     pub fn new(server: &'a ServerState, client: &'a mut ClientState) -> Self {
         Ctx {

@@ -44,9 +44,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    Ok(Reply::Integer(
-        ctx.server.keyspace.dbsize(ctx.client.db()) as i64
-    ))
+    Ok(Reply::Integer(ctx.store().dbsize(ctx.db()) as i64))
 }
 
 fn time(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
@@ -70,13 +68,18 @@ fn flush_mode(args: &[Bytes]) -> Result<(), Reply> {
 
 fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     flush_mode(args)?;
-    ctx.server.keyspace.flush_db(ctx.client.db());
+    let db = ctx.db();
+    ctx.store().flush_db(db);
     Ok(Reply::ok())
 }
 
 fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     flush_mode(args)?;
-    ctx.server.keyspace.flush_all();
+    let n = ctx.server.databases();
+    let mut st = ctx.store();
+    for db in 0..n {
+        st.flush_db(db as u8);
+    }
     Ok(Reply::ok())
 }
 

@@ -32,32 +32,214 @@ macro_rules! spec {
 
 /// String command family.
 pub static COMMANDS: &[CommandSpec] = &[
-    spec!("get", 2, get, RF, (1, 1, 1), "Returns the string value of a key."),
-    spec!("set", -3, set, W, (1, 1, 1), "Sets the string value of a key, ignoring its type."),
-    spec!("setnx", 3, setnx, WF, (1, 1, 1), "Set the string value of a key only when the key doesn't exist."),
-    spec!("setex", 4, setex, W, (1, 1, 1), "Sets the string value and expiration time of a key."),
-    spec!("psetex", 4, psetex, W, (1, 1, 1), "Sets both string value and expiration time in milliseconds of a key."),
-    spec!("getset", 3, getset, WF, (1, 1, 1), "Returns the previous string value of a key after setting it to a new value."),
-    spec!("getdel", 2, getdel, WF, (1, 1, 1), "Returns the string value of a key after deleting the key."),
-    spec!("getex", -2, getex, WF, (1, 1, 1), "Returns the string value of a key after setting its expiration time."),
-    spec!("mget", -2, mget, RF, (1, -1, 1), "Atomically returns the string values of one or more keys."),
-    spec!("mset", -3, mset, W, (1, -1, 2), "Atomically creates or modifies the string values of one or more keys."),
-    spec!("msetnx", -3, msetnx, W, (1, -1, 2), "Atomically modifies the string values of one or more keys only when all keys don't exist."),
-    spec!("append", 3, append, WF, (1, 1, 1), "Appends a string to the value of a key. Creates the key if it doesn't exist."),
-    spec!("strlen", 2, strlen, RF, (1, 1, 1), "Returns the length of a string value."),
-    spec!("getrange", 4, getrange, R, (1, 1, 1), "Returns a substring of the string stored at a key."),
-    spec!("substr", 4, getrange, R, (1, 1, 1), "Returns a substring from a string value."),
-    spec!("setrange", 4, setrange, W, (1, 1, 1), "Overwrites a part of a string value with another by an offset."),
-    spec!("incr", 2, incr, WF, (1, 1, 1), "Increments the integer value of a key by one."),
-    spec!("incrby", 3, incrby, WF, (1, 1, 1), "Increments the integer value of a key by a number."),
-    spec!("decr", 2, decr, WF, (1, 1, 1), "Decrements the integer value of a key by one."),
-    spec!("decrby", 3, decrby, WF, (1, 1, 1), "Decrements a number from the integer value of a key."),
-    spec!("incrbyfloat", 3, incrbyfloat, WF, (1, 1, 1), "Increment the floating point value of a key by a number."),
-    spec!("setbit", 4, setbit, W, (1, 1, 1), "Sets or clears the bit at offset of the string value."),
-    spec!("getbit", 3, getbit, RF, (1, 1, 1), "Returns a bit value by offset."),
-    spec!("bitcount", -2, bitcount, R, (1, 1, 1), "Counts the number of set bits (population counting) in a string."),
-    spec!("bitpos", -3, bitpos, R, (1, 1, 1), "Finds the first set (1) or clear (0) bit in a string."),
-    spec!("bitop", -4, bitop, W, (2, -1, 1), "Performs bitwise operations on multiple strings, and stores the result."),
+    spec!(
+        "get",
+        2,
+        get,
+        RF,
+        (1, 1, 1),
+        "Returns the string value of a key."
+    ),
+    spec!(
+        "set",
+        -3,
+        set,
+        W,
+        (1, 1, 1),
+        "Sets the string value of a key, ignoring its type."
+    ),
+    spec!(
+        "setnx",
+        3,
+        setnx,
+        WF,
+        (1, 1, 1),
+        "Set the string value of a key only when the key doesn't exist."
+    ),
+    spec!(
+        "setex",
+        4,
+        setex,
+        W,
+        (1, 1, 1),
+        "Sets the string value and expiration time of a key."
+    ),
+    spec!(
+        "psetex",
+        4,
+        psetex,
+        W,
+        (1, 1, 1),
+        "Sets both string value and expiration time in milliseconds of a key."
+    ),
+    spec!(
+        "getset",
+        3,
+        getset,
+        WF,
+        (1, 1, 1),
+        "Returns the previous string value of a key after setting it to a new value."
+    ),
+    spec!(
+        "getdel",
+        2,
+        getdel,
+        WF,
+        (1, 1, 1),
+        "Returns the string value of a key after deleting the key."
+    ),
+    spec!(
+        "getex",
+        -2,
+        getex,
+        WF,
+        (1, 1, 1),
+        "Returns the string value of a key after setting its expiration time."
+    ),
+    spec!(
+        "mget",
+        -2,
+        mget,
+        RF,
+        (1, -1, 1),
+        "Atomically returns the string values of one or more keys."
+    ),
+    spec!(
+        "mset",
+        -3,
+        mset,
+        W,
+        (1, -1, 2),
+        "Atomically creates or modifies the string values of one or more keys."
+    ),
+    spec!(
+        "msetnx",
+        -3,
+        msetnx,
+        W,
+        (1, -1, 2),
+        "Atomically modifies the string values of one or more keys only when all keys don't exist."
+    ),
+    spec!(
+        "append",
+        3,
+        append,
+        WF,
+        (1, 1, 1),
+        "Appends a string to the value of a key. Creates the key if it doesn't exist."
+    ),
+    spec!(
+        "strlen",
+        2,
+        strlen,
+        RF,
+        (1, 1, 1),
+        "Returns the length of a string value."
+    ),
+    spec!(
+        "getrange",
+        4,
+        getrange,
+        R,
+        (1, 1, 1),
+        "Returns a substring of the string stored at a key."
+    ),
+    spec!(
+        "substr",
+        4,
+        getrange,
+        R,
+        (1, 1, 1),
+        "Returns a substring from a string value."
+    ),
+    spec!(
+        "setrange",
+        4,
+        setrange,
+        W,
+        (1, 1, 1),
+        "Overwrites a part of a string value with another by an offset."
+    ),
+    spec!(
+        "incr",
+        2,
+        incr,
+        WF,
+        (1, 1, 1),
+        "Increments the integer value of a key by one."
+    ),
+    spec!(
+        "incrby",
+        3,
+        incrby,
+        WF,
+        (1, 1, 1),
+        "Increments the integer value of a key by a number."
+    ),
+    spec!(
+        "decr",
+        2,
+        decr,
+        WF,
+        (1, 1, 1),
+        "Decrements the integer value of a key by one."
+    ),
+    spec!(
+        "decrby",
+        3,
+        decrby,
+        WF,
+        (1, 1, 1),
+        "Decrements a number from the integer value of a key."
+    ),
+    spec!(
+        "incrbyfloat",
+        3,
+        incrbyfloat,
+        WF,
+        (1, 1, 1),
+        "Increment the floating point value of a key by a number."
+    ),
+    spec!(
+        "setbit",
+        4,
+        setbit,
+        W,
+        (1, 1, 1),
+        "Sets or clears the bit at offset of the string value."
+    ),
+    spec!(
+        "getbit",
+        3,
+        getbit,
+        RF,
+        (1, 1, 1),
+        "Returns a bit value by offset."
+    ),
+    spec!(
+        "bitcount",
+        -2,
+        bitcount,
+        R,
+        (1, 1, 1),
+        "Counts the number of set bits (population counting) in a string."
+    ),
+    spec!(
+        "bitpos",
+        -3,
+        bitpos,
+        R,
+        (1, 1, 1),
+        "Finds the first set (1) or clear (0) bit in a string."
+    ),
+    spec!(
+        "bitop",
+        -4,
+        bitop,
+        W,
+        (2, -1, 1),
+        "Performs bitwise operations on multiple strings, and stores the result."
+    ),
 ];
 
 fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -93,8 +275,15 @@ fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             want_get = true;
         } else if is(a, "keepttl") && set_exp(&exp) {
             exp = Expiry::Keep;
-        } else if (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat")) && has_next && set_exp(&exp) {
-            let unit = if is(a, "ex") || is(a, "exat") { 1000 } else { 1 };
+        } else if (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat"))
+            && has_next
+            && set_exp(&exp)
+        {
+            let unit = if is(a, "ex") || is(a, "exat") {
+                1000
+            } else {
+                1
+            };
             let abs = is(a, "exat") || is(a, "pxat");
             let v = crate::resp::parse_i64(&args[i + 1]).ok_or_else(|| Reply::err(NOT_INTEGER))?;
             if v <= 0 {
@@ -171,7 +360,9 @@ fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut st = ctx.store();
     let old = read_str(&st, db, &args[1])?.map(|v| v.into_owned());
     st.write(db).put_string(&args[1], owned(&args[2]), false);
-    Ok(old.map(|v| Reply::Bulk(Bytes::from(v))).unwrap_or(Reply::Null))
+    Ok(old
+        .map(|v| Reply::Bulk(Bytes::from(v)))
+        .unwrap_or(Reply::Null))
 }
 
 fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -181,7 +372,9 @@ fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if old.is_some() {
         st.write(db).delete_raw(&args[1]);
     }
-    Ok(old.map(|v| Reply::Bulk(Bytes::from(v))).unwrap_or(Reply::Null))
+    Ok(old
+        .map(|v| Reply::Bulk(Bytes::from(v)))
+        .unwrap_or(Reply::Null))
 }
 
 fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -198,7 +391,11 @@ fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             && (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat"))
             && i + 1 < args.len()
         {
-            let unit = if is(a, "ex") || is(a, "exat") { 1000 } else { 1 };
+            let unit = if is(a, "ex") || is(a, "exat") {
+                1000
+            } else {
+                1
+            };
             let abs = is(a, "exat") || is(a, "pxat");
             let v = int(&args[i + 1])?;
             if v <= 0 {
@@ -223,7 +420,9 @@ fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             None => {}
         }
     }
-    Ok(old.map(|v| Reply::Bulk(Bytes::from(v))).unwrap_or(Reply::Null))
+    Ok(old
+        .map(|v| Reply::Bulk(Bytes::from(v)))
+        .unwrap_or(Reply::Null))
 }
 
 fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -271,20 +470,27 @@ fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let db = ctx.db();
     let mut st = ctx.store();
-    let mut v = read_str(&st, db, &args[1])?.map(|v| v.into_owned()).unwrap_or_default();
+    let mut v = read_str(&st, db, &args[1])?
+        .map(|v| v.into_owned())
+        .unwrap_or_default();
     if v.len() + args[2].len() > MAX_STRING {
-        return Err(Reply::err("string exceeds maximum allowed size (proto-max-bulk-len)"));
+        return Err(Reply::err(
+            "string exceeds maximum allowed size (proto-max-bulk-len)",
+        ));
     }
     v.extend_from_slice(&args[2]);
     let n = v.len();
-    st.write(db).put_string(&args[1], v.into_boxed_slice(), true);
+    st.write(db)
+        .put_string(&args[1], v.into_boxed_slice(), true);
     Ok(Reply::Integer(n as i64))
 }
 
 fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let st = ctx.store();
     Ok(Reply::Integer(
-        read_str(&st, ctx.db(), &args[1])?.map(|v| v.len()).unwrap_or(0) as i64,
+        read_str(&st, ctx.db(), &args[1])?
+            .map(|v| v.len())
+            .unwrap_or(0) as i64,
     ))
 }
 
@@ -336,7 +542,9 @@ fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Integer(cur.map(|v| v.len()).unwrap_or(0) as i64));
     }
     if off + val.len() > MAX_STRING {
-        return Err(Reply::err("string exceeds maximum allowed size (proto-max-bulk-len)"));
+        return Err(Reply::err(
+            "string exceeds maximum allowed size (proto-max-bulk-len)",
+        ));
     }
     let mut v = cur.unwrap_or_default();
     if v.len() < off + val.len() {
@@ -344,7 +552,8 @@ fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     v[off..off + val.len()].copy_from_slice(val);
     let n = v.len();
-    st.write(db).put_string(&args[1], v.into_boxed_slice(), true);
+    st.write(db)
+        .put_string(&args[1], v.into_boxed_slice(), true);
     Ok(Reply::Integer(n as i64))
 }
 
@@ -396,7 +605,9 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Err(Reply::err("increment would produce NaN or Infinity"));
     }
     st.write(db).incr_string(&args[1], 0, by)?;
-    let v = read_str(&st, db, &args[1])?.map(|v| v.into_owned()).unwrap_or_default();
+    let v = read_str(&st, db, &args[1])?
+        .map(|v| v.into_owned())
+        .unwrap_or_default();
     Ok(Reply::Bulk(Bytes::from(v)))
 }
 
@@ -416,7 +627,9 @@ fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     };
     let db = ctx.db();
     let mut st = ctx.store();
-    let mut v = read_str(&st, db, &args[1])?.map(|v| v.into_owned()).unwrap_or_default();
+    let mut v = read_str(&st, db, &args[1])?
+        .map(|v| v.into_owned())
+        .unwrap_or_default();
     let byte = off / 8;
     if v.len() <= byte {
         v.resize(byte + 1, 0);
@@ -428,7 +641,8 @@ fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     } else {
         v[byte] &= !mask
     }
-    st.write(db).put_string(&args[1], v.into_boxed_slice(), true);
+    st.write(db)
+        .put_string(&args[1], v.into_boxed_slice(), true);
     Ok(Reply::Integer(old as i64))
 }
 
@@ -437,7 +651,10 @@ fn getbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let st = ctx.store();
     let v = read_str(&st, ctx.db(), &args[1])?.unwrap_or_default();
     let byte = off / 8;
-    let bit = v.get(byte).map(|b| b & (0x80 >> (off % 8)) != 0).unwrap_or(false);
+    let bit = v
+        .get(byte)
+        .map(|b| b & (0x80 >> (off % 8)) != 0)
+        .unwrap_or(false);
     Ok(Reply::Integer(bit as i64))
 }
 
@@ -540,13 +757,19 @@ fn bitop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Err(syntax_error());
     }
     if is_not && args.len() != 4 {
-        return Err(Reply::err("BITOP NOT must be called with a single source key."));
+        return Err(Reply::err(
+            "BITOP NOT must be called with a single source key.",
+        ));
     }
     let db = ctx.db();
     let mut st = ctx.store();
     let mut srcs = Vec::new();
     for k in &args[3..] {
-        srcs.push(read_str(&st, db, k)?.map(|v| v.into_owned()).unwrap_or_default());
+        srcs.push(
+            read_str(&st, db, k)?
+                .map(|v| v.into_owned())
+                .unwrap_or_default(),
+        );
     }
     let len = srcs.iter().map(|s| s.len()).max().unwrap_or(0);
     let mut out = vec![0u8; len];

@@ -18,7 +18,12 @@ impl From<WrongType> for Reply {
 }
 
 /// The visible value of `key` if it has `kind`; `Err(WRONGTYPE)` for another kind.
-pub fn get_kind<'s>(st: &'s Store, db: u8, key: &[u8], kind: Kind) -> Result<Option<&'s Value>, Reply> {
+pub fn get_kind<'s>(
+    st: &'s Store,
+    db: u8,
+    key: &[u8],
+    kind: Kind,
+) -> Result<Option<&'s Value>, Reply> {
     match st.get(db, key) {
         Some(v) if v.kind() != kind => Err(wrong_type()),
         v => Ok(v),
@@ -50,13 +55,20 @@ pub fn invalid_expire(cmd: &str) -> Reply {
 
 /// Converts a relative/absolute expire argument to absolute Unix ms.
 /// `unit_ms` is 1000 for seconds, 1 for ms; `absolute` for *AT forms.
-pub fn expire_arg(arg: &[u8], unit_ms: i64, absolute: bool, now: u64, cmd: &str) -> Result<i64, Reply> {
+pub fn expire_arg(
+    arg: &[u8],
+    unit_ms: i64,
+    absolute: bool,
+    now: u64,
+    cmd: &str,
+) -> Result<i64, Reply> {
     let v = crate::resp::parse_i64(arg).ok_or_else(|| Reply::err(NOT_INTEGER))?;
     let ms = v.checked_mul(unit_ms).ok_or_else(|| invalid_expire(cmd))?;
     if absolute {
         Ok(ms)
     } else {
-        ms.checked_add(now as i64).ok_or_else(|| invalid_expire(cmd))
+        ms.checked_add(now as i64)
+            .ok_or_else(|| invalid_expire(cmd))
     }
 }
 
@@ -86,7 +98,11 @@ pub struct ScanOpts {
 }
 
 /// Parses `cursor [MATCH p] [COUNT n] [TYPE t] [NOVALUES]` starting at `args[0]`.
-pub fn scan_opts(args: &[Bytes], allow_type: bool, allow_novalues: bool) -> Result<ScanOpts, Reply> {
+pub fn scan_opts(
+    args: &[Bytes],
+    allow_type: bool,
+    allow_novalues: bool,
+) -> Result<ScanOpts, Reply> {
     let cursor = std::str::from_utf8(&args[0])
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
@@ -181,6 +197,7 @@ pub fn scan_reply(next: u64, items: Vec<Reply>) -> Reply {
 }
 
 /// Formats a double the way Redis replies with it in RESP2 bulk strings.
+#[allow(dead_code)]
 pub fn fmt_double(d: f64) -> String {
     crate::resp::format_double(d)
 }

@@ -60,7 +60,28 @@ pub async fn run(state: Arc<ServerState>, listeners: Vec<TcpListener>) {
     for l in listeners {
         tasks.spawn(accept_loop(state.clone(), l));
     }
+    let cron = tokio::spawn(server_cron(state.clone()));
     while tasks.join_next().await.is_some() {}
+    cron.abort();
+}
+
+/// Periodic work (like Redis' `serverCron`): active expiry, 10 times a second, each pass
+/// bounded to a batch of keys so the store lock is held briefly.
+async fn server_cron(state: Arc<ServerState>) {
+    const EXPIRE_BATCH_KEYS_MAX: usize = 200;
+    const PASSES_PER_TICK_MAX: usize = 25;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for _ in 0..PASSES_PER_TICK_MAX {
+            let n = state.store.lock().expire_cycle(EXPIRE_BATCH_KEYS_MAX);
+            if n < EXPIRE_BATCH_KEYS_MAX {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
 }
 
 async fn accept_loop(state: Arc<ServerState>, listener: TcpListener) {

@@ -11,7 +11,7 @@ use std::{
 use tokio::sync::watch;
 
 use super::{ClientRegistry, Stats};
-use crate::{cmd::CommandTable, config::Config, keyspace::Keyspace};
+use crate::{cmd::CommandTable, config::Config, store::Store};
 
 /// Everything a command handler may reach besides its own client.
 #[derive(Debug)]
@@ -23,8 +23,9 @@ pub struct ServerState {
     pub clients: ClientRegistry,
     /// Counters for INFO.
     pub stats: Stats,
-    /// The data. SEAM: to be wired to the crdt crate (see `keyspace`).
-    pub keyspace: Keyspace,
+    /// The data: the region's CRDT store. Every command locks it for its duration.
+    pub store: parking_lot::Mutex<Store>,
+    databases: usize,
     /// Start time (monotonic).
     pub started: Instant,
     /// Start time (wall clock).
@@ -58,14 +59,16 @@ fn random_hex(len: usize) -> String {
 impl ServerState {
     /// State for a server with this configuration.
     pub fn new(config: Config, config_file: Option<PathBuf>) -> Self {
-        let keyspace = Keyspace::new(config.databases as usize);
+        let store = Store::new(config.region_id as crdt::RegionId);
+        let databases = (config.databases as usize).min(crdt::keyspace::DATABASES);
         let port = config.port;
         ServerState {
             config: RwLock::new(config),
             commands: CommandTable::new(),
             clients: ClientRegistry::default(),
             stats: Stats::default(),
-            keyspace,
+            store: parking_lot::Mutex::new(store),
+            databases,
             started: Instant::now(),
             started_at: SystemTime::now(),
             run_id: random_hex(40),
@@ -73,6 +76,11 @@ impl ServerState {
             tcp_port: std::sync::atomic::AtomicU16::new(port),
             shutdown: watch::channel(false).0,
         }
+    }
+
+    /// Number of logical databases (SELECT accepts `0..databases`).
+    pub fn databases(&self) -> usize {
+        self.databases
     }
 
     /// Reads the live configuration. Hold the guard briefly.

@@ -19,7 +19,7 @@
 
 mod write;
 
-pub use write::{WrongType, Write};
+pub use write::{Write, WrongType};
 
 use crdt::{Dot, HlcClock, Key, Keyspace, Kind, OpDelta, RegionId, Value};
 use std::collections::BTreeSet;
@@ -51,6 +51,19 @@ pub struct Store {
     clock_offset_ms: i64,
     /// Number of keys expired by this region.
     pub expired_keys: u64,
+    /// Whether a MULTI/EXEC batch is open.
+    batch_open: bool,
+    /// The open batch's op so far.
+    batch: Option<Batch>,
+}
+
+/// A transaction's op in progress (see [`Store::begin_batch`]).
+struct Batch {
+    hlc: Option<crdt::Hlc>,
+    next_seq: u64,
+    last: Option<Dot>,
+    unemitted: Vec<Dot>,
+    keys: Vec<crdt::KeyDelta>,
 }
 
 impl std::fmt::Debug for Store {
@@ -81,6 +94,8 @@ impl Store {
             sink: Box::new(NoSink),
             clock_offset_ms: 0,
             expired_keys: 0,
+            batch_open: false,
+            batch: None,
         }
     }
 
@@ -138,6 +153,25 @@ impl Store {
     pub fn expire_at(&self, db: u8, key: &[u8]) -> Option<u64> {
         self.get(db, key)?;
         self.ks.get(db, key).and_then(|k| k.expire_at())
+    }
+
+    /// Opens a batch (MULTI/EXEC): every write until [`Store::end_batch`] joins one op,
+    /// applied atomically in every region. The caller holds the store lock throughout.
+    pub fn begin_batch(&mut self) {
+        debug_assert!(!self.batch_open);
+        self.batch_open = true;
+        self.batch = None;
+    }
+
+    /// Closes the batch and ships its op (if it wrote anything).
+    pub fn end_batch(&mut self) {
+        self.batch_open = false;
+        if let Some(b) = self.batch.take() {
+            // Re-enter a Write holding the batch and let its drop finish the op.
+            self.batch = Some(b);
+            let w = Write::new(self, 0);
+            drop(w);
+        }
     }
 
     /// Starts a write op on `db`.

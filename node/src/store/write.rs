@@ -29,16 +29,31 @@ pub struct Write<'a> {
 impl<'a> Write<'a> {
     pub(super) fn new(st: &'a mut Store, db: u8) -> Write<'a> {
         let now = st.now_ms();
-        let next_seq = st.ks.peek_dot(st.region).seq();
-        Write {
-            st,
-            db,
-            now,
-            hlc: None,
-            next_seq,
-            last: None,
-            unemitted: Vec::new(),
-            keys: Vec::new(),
+        match st.batch.take() {
+            // Inside MULTI/EXEC: continue the transaction's op.
+            Some(b) => Write {
+                st,
+                db,
+                now,
+                hlc: b.hlc,
+                next_seq: b.next_seq,
+                last: b.last,
+                unemitted: b.unemitted,
+                keys: b.keys,
+            },
+            None => {
+                let next_seq = st.ks.peek_dot(st.region).seq();
+                Write {
+                    st,
+                    db,
+                    now,
+                    hlc: None,
+                    next_seq,
+                    last: None,
+                    unemitted: Vec::new(),
+                    keys: Vec::new(),
+                }
+            }
         }
     }
 
@@ -201,7 +216,13 @@ impl<'a> Write<'a> {
 
     /// Emits a collection delta for `key`; when `fresh`, stamps the collection's creation
     /// with `(dot, hlc)` (the dot of the write that creates it).
-    pub fn emit_coll(&mut self, key: &[u8], fresh: Option<(Dot, Hlc)>, mut v: Value, ctx: CausalContext) {
+    pub fn emit_coll(
+        &mut self,
+        key: &[u8],
+        fresh: Option<(Dot, Hlc)>,
+        mut v: Value,
+        ctx: CausalContext,
+    ) {
         if let Some((dot, hlc)) = fresh {
             let created = crdt::dotset::DotFun::one(dot, hlc);
             match &mut v {
@@ -225,7 +246,10 @@ impl<'a> Write<'a> {
         }
         let (dot, _) = self.stamp();
         let mut ctx = CausalContext::new();
-        let d = self.raw(key).expect("visible").expire_delta(at_ms, dot, &mut ctx);
+        let d = self
+            .raw(key)
+            .expect("visible")
+            .expire_delta(at_ms, dot, &mut ctx);
         self.emit(key, d, ctx);
         true
     }
@@ -262,7 +286,10 @@ impl<'a> Write<'a> {
         self.emit(dst, Key::from_value(v), ctx);
         if let Some(at) = ttl {
             let mut ctx = CausalContext::new();
-            let d = self.raw(dst).expect("just written").expire_delta(at, dot, &mut ctx);
+            let d = self
+                .raw(dst)
+                .expect("just written")
+                .expire_delta(at, dot, &mut ctx);
             self.emit(dst, d, ctx);
         }
         true
@@ -318,6 +345,17 @@ fn rebuild_value(v: &Value, dot: Dot, hlc: Hlc) -> Value {
 
 impl Drop for Write<'_> {
     fn drop(&mut self) {
+        if self.st.batch_open {
+            // Inside MULTI/EXEC: hand the op so far back; `Store::end_batch` finishes it.
+            self.st.batch = Some(super::Batch {
+                hlc: self.hlc,
+                next_seq: self.next_seq,
+                last: self.last,
+                unemitted: std::mem::take(&mut self.unemitted),
+                keys: std::mem::take(&mut self.keys),
+            });
+            return;
+        }
         if self.keys.is_empty() {
             return;
         }
