@@ -496,7 +496,7 @@ impl Key {
     /// has already been applied here (the replication layer computes it from acks). Never
     /// changes what a reader sees.
     pub fn gc(&mut self, stable: &VersionVector) {
-        let (mut slots, mut expiry) = std::mem::take(self).into_parts();
+        let (mut slots, expiry) = std::mem::take(self).into_parts();
         for s in slots.iter_mut() {
             s.gc(stable);
         }
@@ -506,10 +506,9 @@ impl Key {
         // it, and it would become visible there when the winner is emptied or deleted —
         // collecting would change what readers see. Hidden slots go through deltas instead:
         // the next write to the key removes them everywhere (`remove_hidden_delta`).
-        let e = expiry.entries();
-        if e.len() == 1 && e[0].1 == PERSIST && stable.contains(e[0].0) {
-            expiry = DotFun::default();
-        }
+        // For the same reason a stable PERSIST marker is kept: a replica that dropped it
+        // would issue EXPIREs that do not replace it, and replicas still holding it would
+        // let it beat an EXPIRE that was issued after the PERSIST.
         *self = Key::from_parts(slots, expiry);
     }
 
