@@ -27,9 +27,11 @@ mod client;
 mod command;
 mod config;
 mod connection;
+mod hash;
 mod info;
 mod keys;
 mod server;
+mod set;
 mod spec;
 mod string;
 mod table;
@@ -56,6 +58,8 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     command::COMMANDS,
     keys::COMMANDS,
     string::COMMANDS,
+    hash::COMMANDS,
+    set::COMMANDS,
 ];
 
 /// What the connection must do after sending (or instead of sending) a reply.
