@@ -445,3 +445,96 @@ fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     Ok(scan_reply(next, out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::set::tests::{sorted, Region};
+    use crate::resp::Reply;
+
+    fn bulk(s: &str) -> Reply {
+        Reply::Bulk(bytes::Bytes::from(s.to_string()))
+    }
+
+    #[test]
+    fn failing_and_noop_commands_ship_nothing() {
+        let mut a = Region::new(1);
+        a.ok(&["SET", "str", "x"]);
+        a.ok(&[
+            "HSET",
+            "h",
+            "n",
+            "1",
+            "s",
+            "abc",
+            "big",
+            "9223372036854775807",
+        ]);
+        let n = a.op_count();
+        for args in [
+            &["HSET", "str", "f", "v"][..],
+            &["HSET", "h", "f"],
+            &["HINCRBY", "h", "s", "1"],
+            &["HINCRBY", "h", "big", "1"],
+            &["HINCRBY", "h", "n", "x"],
+            &["HINCRBYFLOAT", "h", "s", "1"],
+            &["HINCRBYFLOAT", "h", "n", "inf"],
+            &["HINCRBYFLOAT", "new", "n", "nan"],
+            &["HDEL", "str", "f"],
+        ] {
+            assert!(a.run(args).is_err(), "{args:?}");
+        }
+        for args in [
+            &["HSETNX", "h", "n", "2"][..],
+            &["HDEL", "h", "zz"],
+            &["HDEL", "nope", "zz"],
+            &["HGETALL", "h"],
+            &["HRANDFIELD", "h", "-5", "WITHVALUES"],
+            &["HSCAN", "h", "0"],
+        ] {
+            a.ok(args);
+        }
+        assert_eq!(a.op_count(), n, "nothing shipped");
+        assert_eq!(a.ok(&["EXISTS", "new"]), Reply::Integer(0));
+    }
+
+    #[test]
+    fn concurrent_increments_are_summed() {
+        let (mut a, mut b) = (Region::new(1), Region::new(2));
+        a.ok(&["HSET", "h", "n", "10"]);
+        b.pull(&a, 1);
+        assert_eq!(a.ok(&["HINCRBY", "h", "n", "5"]), Reply::Integer(15));
+        assert_eq!(b.ok(&["HINCRBY", "h", "n", "3"]), Reply::Integer(13));
+        assert_eq!(b.ok(&["HINCRBYFLOAT", "h", "f", "0.5"]), bulk("0.5"));
+        assert_eq!(a.ok(&["HINCRBYFLOAT", "h", "f", "1.25"]), bulk("1.25"));
+        a.pull(&b, 2);
+        b.pull(&a, 1);
+        for r in [&mut a, &mut b] {
+            assert_eq!(r.ok(&["HGET", "h", "n"]), bulk("18"));
+            assert_eq!(r.ok(&["HGET", "h", "f"]), bulk("1.75"));
+        }
+        // HSET replaces what it observed; an increment it did not observe stays on top.
+        a.ok(&["HSET", "h", "n", "100"]);
+        b.ok(&["HINCRBY", "h", "n", "1"]);
+        a.pull(&b, 2);
+        b.pull(&a, 1);
+        for r in [&mut a, &mut b] {
+            assert_eq!(r.ok(&["HGET", "h", "n"]), bulk("101"));
+        }
+    }
+
+    #[test]
+    fn field_adds_win_over_concurrent_deletes() {
+        let (mut a, mut b) = (Region::new(1), Region::new(2));
+        a.ok(&["HSET", "h", "x", "1", "y", "2"]);
+        b.pull(&a, 1);
+        a.ok(&["HDEL", "h", "x", "y"]);
+        assert_eq!(a.ok(&["EXISTS", "h"]), Reply::Integer(0));
+        b.ok(&["HSET", "h", "x", "new"]);
+        a.pull(&b, 2);
+        b.pull(&a, 1);
+        for r in [&mut a, &mut b] {
+            assert_eq!(sorted(r.ok(&["HKEYS", "h"])), ["x"]);
+            assert_eq!(r.ok(&["HGET", "h", "x"]), bulk("new"));
+        }
+    }
+}

@@ -303,7 +303,8 @@ fn pttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn expiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    ttl_common(ctx, &args[1], |at, _| (at / 1000) as i64)
+    // Redis rounds to the nearest second, as TTL does.
+    ttl_common(ctx, &args[1], |at, _| ((at + 500) / 1000) as i64)
 }
 
 fn pexpiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -319,6 +320,25 @@ fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
+    // Subcommand arity errors name the subcommand as Redis' command table does.
+    let arity = if is(sub, "help") {
+        Some(2)
+    } else if ["encoding", "freq", "idletime", "refcount"]
+        .iter()
+        .any(|s| is(sub, s))
+    {
+        Some(3)
+    } else {
+        None
+    };
+    if let Some(n) = arity {
+        if args.len() != n {
+            return Err(Reply::err(format!(
+                "wrong number of arguments for 'object|{}' command",
+                String::from_utf8_lossy(sub).to_ascii_lowercase()
+            )));
+        }
+    }
     if is(sub, "help") {
         return Ok(Reply::Array(
             [
@@ -327,9 +347,11 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 "    Return the kind of internal representation used in order to store the value",
                 "    associated with a <key>.",
                 "FREQ <key>",
-                "    Return the access frequency index of the <key>.",
+                "    Return the access frequency index of the <key>. The returned integer is",
+                "    proportional to the logarithm of the recent access frequency of the key.",
                 "IDLETIME <key>",
-                "    Return the idle time of the <key>.",
+                "    Return the idle time of the <key>, that is the approximated number of",
+                "    seconds elapsed since the last access to the key.",
                 "REFCOUNT <key>",
                 "    Return the number of references of the value associated with the specified",
                 "    <key>.",
@@ -341,9 +363,9 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             .collect(),
         ));
     }
-    if args.len() != 3 {
+    if arity.is_none() {
         return Err(Reply::err(format!(
-            "unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
+            "unknown subcommand '{}'. Try OBJECT HELP.",
             String::from_utf8_lossy(sub)
         )));
     }

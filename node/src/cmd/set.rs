@@ -556,3 +556,214 @@ fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         items.into_iter().map(|(m, _)| bulk(m)).collect(),
     ))
 }
+
+/// Command-level tests against the store: how many ops a command ships, and what another
+/// region converges to when it applies them. Shared with the hash family's tests.
+#[cfg(test)]
+pub(super) mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use crdt::OpDelta;
+
+    use crate::cmd::{CmdResult, Ctx, FAMILIES};
+    use crate::config::Config;
+    use crate::resp::Reply;
+    use crate::server::{ClientHandle, ClientState, ServerState};
+    use crate::store::DeltaSink;
+
+    /// A sink that records every op.
+    #[derive(Clone, Default)]
+    struct Record(Arc<Mutex<Vec<OpDelta>>>);
+
+    impl DeltaSink for Record {
+        fn emit(&mut self, op: &OpDelta) {
+            self.0.lock().unwrap().push(op.clone());
+        }
+    }
+
+    /// One region: a server state with a recording sink and one client.
+    pub(in crate::cmd) struct Region {
+        state: ServerState,
+        client: ClientState,
+        ops: Record,
+        /// How many of each peer's ops this region has applied.
+        applied: Vec<usize>,
+    }
+
+    impl Region {
+        pub(in crate::cmd) fn new(region_id: u64) -> Region {
+            let config = Config {
+                region_id,
+                ..Config::default()
+            };
+            let state = ServerState::new(config, None);
+            let ops = Record::default();
+            state.store.lock().set_sink(Box::new(ops.clone()));
+            let addr = "127.0.0.1:1".parse().unwrap();
+            let client = ClientState::new(Arc::new(ClientHandle::new(1, addr, addr, -1)));
+            Region {
+                state,
+                client,
+                ops,
+                applied: vec![0; 8],
+            }
+        }
+
+        /// Runs one command (no arity check: the table does that).
+        pub(in crate::cmd) fn run(&mut self, args: &[&str]) -> CmdResult {
+            let name = args[0].to_ascii_lowercase();
+            let spec = FAMILIES
+                .iter()
+                .flat_map(|f| f.iter())
+                .find(|s| s.name == name)
+                .unwrap_or_else(|| panic!("no command {name}"));
+            let argv: Vec<Bytes> = args.iter().map(|a| Bytes::from(a.to_string())).collect();
+            let mut ctx = Ctx::new(&self.state, &mut self.client);
+            (spec.handler.expect("handler"))(&mut ctx, &argv)
+        }
+
+        /// Runs a command that must succeed.
+        pub(in crate::cmd) fn ok(&mut self, args: &[&str]) -> Reply {
+            self.run(args)
+                .unwrap_or_else(|e| panic!("{args:?} failed: {e:?}"))
+        }
+
+        /// Ops shipped so far.
+        pub(in crate::cmd) fn op_count(&self) -> usize {
+            self.ops.0.lock().unwrap().len()
+        }
+
+        /// Applies the ops of `other` this region has not applied yet.
+        pub(in crate::cmd) fn pull(&mut self, other: &Region, other_id: usize) {
+            let ops = other.ops.0.lock().unwrap().clone();
+            let mut st = self.state.store.lock();
+            for op in &ops[self.applied[other_id]..] {
+                st.apply_remote(op);
+            }
+            self.applied[other_id] = ops.len();
+        }
+    }
+
+    /// The bulk strings of an array or set reply, sorted.
+    pub(in crate::cmd) fn sorted(r: Reply) -> Vec<String> {
+        let items = match r {
+            Reply::Array(v) | Reply::Set(v) => v,
+            other => panic!("not a collection: {other:?}"),
+        };
+        let mut out: Vec<String> = items
+            .into_iter()
+            .map(|r| match r {
+                Reply::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
+                other => panic!("not a bulk: {other:?}"),
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn failing_and_noop_commands_ship_nothing() {
+        let mut a = Region::new(1);
+        a.ok(&["SET", "str", "x"]);
+        a.ok(&["SADD", "s", "m"]);
+        let n = a.op_count();
+        for args in [
+            &["SADD", "str", "m"][..],
+            &["SPOP", "s", "-1"],
+            &["SMOVE", "s", "str", "m"],
+            &["SINTERSTORE", "d", "s", "str"],
+            &["SDIFFSTORE", "d", "str"],
+        ] {
+            assert!(a.run(args).is_err(), "{args:?}");
+        }
+        for args in [
+            &["SREM", "s", "zz"][..],
+            &["SREM", "nope", "m"],
+            &["SPOP", "nope"],
+            &["SPOP", "s", "0"],
+            &["SMOVE", "s", "t", "zz"],
+            &["SMOVE", "s", "s", "m"],
+            &["SINTERSTORE", "nope2", "nope"],
+            &["SMEMBERS", "s"],
+            &["SRANDMEMBER", "s", "-5"],
+        ] {
+            a.ok(args);
+        }
+        assert_eq!(a.op_count(), n, "nothing shipped");
+    }
+
+    #[test]
+    fn regions_converge_and_adds_win() {
+        let (mut a, mut b) = (Region::new(1), Region::new(2));
+        a.ok(&["SADD", "s", "x", "y", "z"]);
+        b.pull(&a, 1);
+        assert_eq!(sorted(b.ok(&["SMEMBERS", "s"])), ["x", "y", "z"]);
+        // Concurrently: A removes x and pops everything else; B re-adds x and adds w.
+        a.ok(&["SREM", "s", "x"]);
+        a.ok(&["SPOP", "s", "10"]);
+        assert_eq!(a.ok(&["EXISTS", "s"]), Reply::Integer(0));
+        b.ok(&["SADD", "s", "x", "w"]);
+        a.pull(&b, 2);
+        b.pull(&a, 1);
+        // B's adds were not observed by A's removals: they survive everywhere.
+        for r in [&mut a, &mut b] {
+            assert_eq!(sorted(r.ok(&["SMEMBERS", "s"])), ["w", "x"]);
+        }
+    }
+
+    #[test]
+    fn smove_is_one_op_and_store_forms_replicate() {
+        let (mut a, mut b) = (Region::new(1), Region::new(2));
+        a.ok(&["SADD", "src", "m", "n"]);
+        a.ok(&["SADD", "other", "n", "o"]);
+        let n = a.op_count();
+        assert_eq!(a.ok(&["SMOVE", "src", "dst", "m"]), Reply::Integer(1));
+        assert_eq!(a.op_count(), n + 1, "SMOVE ships one op");
+        let op = a.ops.0.lock().unwrap().last().unwrap().clone();
+        let keys: Vec<&[u8]> = op.keys.iter().map(|k| &k.key[..]).collect();
+        assert!(
+            keys.contains(&&b"src"[..]) && keys.contains(&&b"dst"[..]),
+            "{keys:?}"
+        );
+        a.ok(&["SET", "u", "string"]);
+        assert_eq!(
+            a.ok(&["SUNIONSTORE", "u", "src", "other"]),
+            Reply::Integer(2)
+        );
+        assert_eq!(
+            a.ok(&["SINTERSTORE", "i", "src", "other"]),
+            Reply::Integer(1)
+        );
+        b.pull(&a, 1);
+        for r in [&mut a, &mut b] {
+            assert_eq!(sorted(r.ok(&["SMEMBERS", "src"])), ["n"]);
+            assert_eq!(sorted(r.ok(&["SMEMBERS", "dst"])), ["m"]);
+            assert_eq!(sorted(r.ok(&["SMEMBERS", "u"])), ["n", "o"]);
+            assert_eq!(sorted(r.ok(&["SMEMBERS", "i"])), ["n"]);
+        }
+        // Emptying a store destination deletes it everywhere.
+        a.ok(&["SDIFFSTORE", "u", "src", "src"]);
+        b.pull(&a, 1);
+        assert_eq!(b.ok(&["EXISTS", "u"]), Reply::Integer(0));
+    }
+
+    #[test]
+    fn a_set_keeps_its_type_stamp_through_removals() {
+        // A set created in A, then a concurrent SET on the same key in B with a lower
+        // HLC: the set must still win after A removes members (its creation stamp is
+        // kept), as the type-conflict rule says.
+        let (mut a, mut b) = (Region::new(1), Region::new(2));
+        b.state.store.lock().set_clock_offset_ms(-60_000);
+        b.ok(&["SET", "k", "string"]);
+        a.ok(&["SADD", "k", "x", "y"]);
+        a.ok(&["SREM", "k", "x"]);
+        a.ok(&["SADD", "k", "x"]);
+        a.ok(&["SREM", "k", "y"]);
+        a.pull(&b, 2);
+        b.pull(&a, 1);
+        for r in [&mut a, &mut b] {
+            assert_eq!(sorted(r.ok(&["SMEMBERS", "k"])), ["x"]);
+        }
+    }
+}

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 use super::args::{int, is, syntax_error, NOT_FLOAT, NOT_INTEGER};
-use super::util::{bulk, expire_arg, invalid_expire, owned, read_str};
+use super::util::{bulk, expire_arg, invalid_expire, owned, parse_ld, read_str};
 use super::{CmdResult, CommandSpec, Ctx, Flag, Group};
 use crate::resp::Reply;
 
@@ -250,54 +250,88 @@ fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     })
 }
 
-enum Expiry {
-    None,
-    Keep,
-    At(i64),
+/// Options of SET / GETEX, parsed as Redis' `parseExtendedStringArgumentsOrReply`: an
+/// option may repeat (the last expire value wins), conflicting options are a syntax
+/// error, and the expire value is validated only after every option parsed.
+#[derive(Default)]
+struct ExtArgs {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    persist: bool,
+    /// (index of the value argument, unit in ms, absolute)
+    expire: Option<(usize, i64, bool)>,
 }
 
-fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let db = ctx.db();
-    let mut st = ctx.store();
-    let now = st.now_ms();
-    let (mut nx, mut xx, mut want_get) = (false, false, false);
-    let mut exp = Expiry::None;
-    let mut i = 3;
+fn parse_ext(args: &[Bytes], is_set: bool) -> Result<ExtArgs, Reply> {
+    let mut o = ExtArgs::default();
+    // Which of EX PX EXAT PXAT was given (0..4).
+    let mut unit: Option<usize> = None;
+    let mut i = if is_set { 3 } else { 2 };
     while i < args.len() {
         let a = &args[i];
         let has_next = i + 1 < args.len();
-        let set_exp = |e: &Expiry| matches!(e, Expiry::None);
-        if is(a, "nx") && !xx {
-            nx = true;
-        } else if is(a, "xx") && !nx {
-            xx = true;
-        } else if is(a, "get") {
-            want_get = true;
-        } else if is(a, "keepttl") && set_exp(&exp) {
-            exp = Expiry::Keep;
-        } else if (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat"))
-            && has_next
-            && set_exp(&exp)
-        {
-            let unit = if is(a, "ex") || is(a, "exat") {
-                1000
-            } else {
-                1
-            };
-            let abs = is(a, "exat") || is(a, "pxat");
-            let v = crate::resp::parse_i64(&args[i + 1]).ok_or_else(|| Reply::err(NOT_INTEGER))?;
-            if v <= 0 {
-                return Err(invalid_expire("set"));
+        let other_unit = |u: usize| unit.is_some_and(|x| x != u);
+        if is_set && is(a, "nx") && !o.xx {
+            o.nx = true;
+        } else if is_set && is(a, "xx") && !o.nx {
+            o.xx = true;
+        } else if is_set && is(a, "get") {
+            o.get = true;
+        } else if is_set && is(a, "keepttl") && !o.persist && unit.is_none() {
+            o.keepttl = true;
+        } else if !is_set && is(a, "persist") && unit.is_none() && !o.keepttl {
+            o.persist = true;
+        } else if let Some(u) = ["ex", "px", "exat", "pxat"].iter().position(|w| is(a, w)) {
+            if o.keepttl || o.persist || other_unit(u) || !has_next {
+                return Err(syntax_error());
             }
-            exp = Expiry::At(expire_arg(&args[i + 1], unit, abs, now, "set")?);
+            unit = Some(u);
+            let ms = if u % 2 == 0 { 1000 } else { 1 };
+            o.expire = Some((i + 1, ms, u >= 2));
             i += 1;
         } else {
             return Err(syntax_error());
         }
         i += 1;
     }
+    Ok(o)
+}
+
+/// Redis' `getExpireMillisecondsOrReply`: the absolute expiry in Unix ms of a SET/GETEX
+/// expire argument (strictly positive; relative ones are added to `now`).
+fn expire_ms(arg: &[u8], unit: i64, absolute: bool, now: u64, cmd: &str) -> Result<i64, Reply> {
+    let v = int(arg)?;
+    if v <= 0 || (unit == 1000 && v > i64::MAX / 1000) {
+        return Err(invalid_expire(cmd));
+    }
+    let ms = v * unit;
+    let ms = if absolute {
+        ms
+    } else {
+        ms.checked_add(now as i64)
+            .ok_or_else(|| invalid_expire(cmd))?
+    };
+    if ms <= 0 {
+        return Err(invalid_expire(cmd));
+    }
+    Ok(ms)
+}
+
+fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let o = parse_ext(args, true)?;
+    let db = ctx.db();
+    let mut st = ctx.store();
+    let now = st.now_ms();
+    let at = match o.expire {
+        Some((i, unit, abs)) => Some(expire_ms(&args[i], unit, abs, now, "set")?),
+        None => None,
+    };
     let key = &args[1];
-    let old = if want_get {
+    // With GET the old value is the reply, and a key of another type is WRONGTYPE
+    // before anything else is decided.
+    let old = if o.get {
         Some(read_str(&st, db, key)?.map(|v| v.into_owned()))
     } else {
         None
@@ -308,16 +342,16 @@ fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Some(None) => Reply::Null,
         None => Reply::ok(),
     };
-    if (nx && exists) || (xx && !exists) {
+    if (o.nx && exists) || (o.xx && !exists) {
         return Ok(match old {
             Some(_) => reply_old(old),
             None => Reply::Null,
         });
     }
     let mut w = st.write(db);
-    w.put_string(key, owned(&args[2]), matches!(exp, Expiry::Keep));
-    if let Expiry::At(at) = exp {
-        w.expire_at(key, at.max(1) as u64);
+    w.put_string(key, owned(&args[2]), o.keepttl);
+    if let Some(at) = at {
+        w.expire_at(key, at as u64);
     }
     Ok(reply_old(old))
 }
@@ -378,51 +412,25 @@ fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let o = parse_ext(args, false)?;
     let db = ctx.db();
     let mut st = ctx.store();
     let now = st.now_ms();
-    let mut exp: Option<Option<i64>> = None; // Some(None) = PERSIST
-    let mut i = 2;
-    while i < args.len() {
-        let a = &args[i];
-        if exp.is_none() && is(a, "persist") {
-            exp = Some(None);
-        } else if exp.is_none()
-            && (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat"))
-            && i + 1 < args.len()
-        {
-            let unit = if is(a, "ex") || is(a, "exat") {
-                1000
-            } else {
-                1
-            };
-            let abs = is(a, "exat") || is(a, "pxat");
-            let v = int(&args[i + 1])?;
-            if v <= 0 {
-                return Err(invalid_expire("getex"));
-            }
-            exp = Some(Some(expire_arg(&args[i + 1], unit, abs, now, "getex")?));
-            i += 1;
-        } else {
-            return Err(syntax_error());
-        }
-        i += 1;
+    let old = match read_str(&st, db, &args[1])? {
+        Some(v) => v.into_owned(),
+        None => return Ok(Reply::Null),
+    };
+    let at = match o.expire {
+        Some((i, unit, abs)) => Some(expire_ms(&args[i], unit, abs, now, "getex")?),
+        None => None,
+    };
+    if let Some(at) = at {
+        // A time in the past deletes the key (Redis: only reachable with EXAT/PXAT).
+        st.write(db).expire_at(&args[1], at as u64);
+    } else if o.persist {
+        st.write(db).persist(&args[1]);
     }
-    let old = read_str(&st, db, &args[1])?.map(|v| v.into_owned());
-    if old.is_some() {
-        match exp {
-            Some(Some(at)) => {
-                st.write(db).expire_at(&args[1], at.max(1) as u64);
-            }
-            Some(None) => {
-                st.write(db).persist(&args[1]);
-            }
-            None => {}
-        }
-    }
-    Ok(old
-        .map(|v| Reply::Bulk(Bytes::from(v)))
-        .unwrap_or(Reply::Null))
+    Ok(Reply::Bulk(Bytes::from(old)))
 }
 
 fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -593,18 +601,30 @@ fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let by = crdt::string::parse_f64(&args[2]).ok_or_else(|| Reply::err(NOT_FLOAT))?;
     let db = ctx.db();
     let mut st = ctx.store();
-    let cur = match read_str(&st, db, &args[1])? {
-        Some(v) => crdt::string::parse_f64(&v).ok_or_else(|| Reply::err(NOT_FLOAT))?,
-        None => 0.0,
+    // As Redis: the stored value is checked (type, then number) before the increment.
+    let (cur, canonical) = match read_str(&st, db, &args[1])? {
+        Some(v) => (
+            parse_ld(&v).ok_or_else(|| Reply::err(NOT_FLOAT))?,
+            crdt::string::parse_f64(&v).is_some(),
+        ),
+        None => (0.0, true),
     };
+    let by = parse_ld(&args[2]).ok_or_else(|| Reply::err(NOT_FLOAT))?;
     let new = cur + by;
     if !new.is_finite() {
         return Err(Reply::err("increment would produce NaN or Infinity"));
     }
-    st.write(db).incr_string(&args[1], 0, by)?;
+    let mut w = st.write(db);
+    if !canonical {
+        // A number only Redis' strtold reads (hex notation): rewrite it in decimal so the
+        // counter can add to it.
+        let dec = crate::store::format_ld(cur).into_bytes().into_boxed_slice();
+        w.put_string(&args[1], dec, true);
+    }
+    w.incr_string(&args[1], 0, by)?;
+    drop(w);
     let v = read_str(&st, db, &args[1])?
         .map(|v| v.into_owned())
         .unwrap_or_default();
@@ -658,22 +678,31 @@ fn getbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Integer(bit as i64))
 }
 
-/// Parses `[start end [BYTE|BIT]]` at `args[i..]`; returns (start, end, bit_mode).
+/// Parses `[start end [BYTE|BIT]]` at `args[i..]` in Redis 7.2's order (start, end, then
+/// the unit); returns (start, end, bit_mode).
 fn range_args(args: &[Bytes], i: usize) -> Result<Option<(i64, i64, bool)>, Reply> {
     match args.len() - i {
         0 => Ok(None),
-        2 => Ok(Some((int(&args[i])?, int(&args[i + 1])?, false))),
-        3 => {
-            let bit = if is(&args[i + 2], "bit") {
-                true
-            } else if is(&args[i + 2], "byte") {
-                false
-            } else {
-                return Err(syntax_error());
+        2 | 3 => {
+            let (s, e) = (int(&args[i])?, int(&args[i + 1])?);
+            let bit = match args.get(i + 2) {
+                None => false,
+                Some(u) => unit_arg(u)?,
             };
-            Ok(Some((int(&args[i])?, int(&args[i + 1])?, bit)))
+            Ok(Some((s, e, bit)))
         }
         _ => Err(syntax_error()),
+    }
+}
+
+/// `BIT` (true) or `BYTE` (false), else a syntax error.
+fn unit_arg(u: &[u8]) -> Result<bool, Reply> {
+    if is(u, "bit") {
+        Ok(true)
+    } else if is(u, "byte") {
+        Ok(false)
+    } else {
+        Err(syntax_error())
     }
 }
 
@@ -700,26 +729,25 @@ fn bitcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn bitpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let want = match &args[2][..] {
-        b"1" => true,
-        b"0" => false,
+    let want = match int(&args[2])? {
+        1 => true,
+        0 => false,
         _ => return Err(Reply::err("The bit argument must be 1 or 0.")),
     };
-    let (start, end, bit, end_given) = match args.len() {
-        3 => (0, -1, false, false),
-        4 => (int(&args[3])?, -1, false, false),
-        5 => (int(&args[3])?, int(&args[4])?, false, true),
-        6 => {
-            let bit = if is(&args[5], "bit") {
-                true
-            } else if is(&args[5], "byte") {
-                false
-            } else {
-                return Err(syntax_error());
-            };
-            (int(&args[3])?, int(&args[4])?, bit, true)
-        }
-        _ => return Err(syntax_error()),
+    if args.len() > 6 {
+        return Err(syntax_error());
+    }
+    let start = match args.get(3) {
+        Some(a) => int(a)?,
+        None => 0,
+    };
+    let bit = match args.get(5) {
+        Some(u) => unit_arg(u)?,
+        None => false,
+    };
+    let (end, end_given) = match args.get(4) {
+        Some(a) => (int(a)?, true),
+        None => (-1, false),
     };
     let st = ctx.store();
     let v = match read_str(&st, ctx.db(), &args[1])? {

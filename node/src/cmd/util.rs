@@ -33,9 +33,67 @@ pub fn get_kind<'s>(
 /// The visible string value of `key` as bytes.
 pub fn read_str<'s>(st: &'s Store, db: u8, key: &[u8]) -> Result<Option<Cow<'s, [u8]>>, Reply> {
     match get_kind(st, db, key, Kind::String)? {
-        Some(Value::Str(f)) => Ok(crdt::string::read(f).map(|v| v.to_bytes())),
+        Some(Value::Str(f)) => Ok(crate::store::str_bytes(f)),
         _ => Ok(None),
     }
+}
+
+/// Parses a float as Redis' `string2ld` (`strtold` on the whole argument): decimal or
+/// hexadecimal (`0x1.8p3`) notation, `inf`/`infinity` accepted, NaN, empty input and
+/// leading or trailing spaces refused.
+pub fn parse_ld(b: &[u8]) -> Option<f64> {
+    if b.is_empty() || b.len() >= 5 * 1024 {
+        return None;
+    }
+    let s = std::str::from_utf8(b).ok()?;
+    if s.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return None;
+    }
+    let (neg, body) = match s.as_bytes()[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let v = if body.len() > 2 && body[..2].eq_ignore_ascii_case("0x") {
+        parse_hex_float(&body[2..])?
+    } else {
+        // Rust accepts the same decimal/inf/nan forms as strtold, minus hex and with
+        // no signs left at this point.
+        if body.starts_with(['+', '-']) {
+            return None;
+        }
+        body.parse::<f64>().ok()?
+    };
+    if v.is_nan() {
+        return None;
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// `hhh[.hhh][p[+-]ddd]` (after `0x`).
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (mant, exp) = match s.find(['p', 'P']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    if let Some(e) = exp {
+        let e: i32 = e.parse().ok()?;
+        v *= 2f64.powi(e);
+    }
+    Some(v)
 }
 
 /// Bytes of an argument, copied out of the connection's read buffer.

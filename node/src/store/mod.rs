@@ -75,6 +75,89 @@ impl std::fmt::Debug for Store {
     }
 }
 
+#[cfg(test)]
+mod format_tests {
+    use super::format_ld;
+
+    #[test]
+    fn incrbyfloat_formatting() {
+        assert_eq!(format_ld(10.5 + 0.1), "10.6");
+        assert_eq!(format_ld(0.1 + 0.2), "0.3");
+        assert_eq!(format_ld(3.0), "3");
+        assert_eq!(format_ld(-0.5), "-0.5");
+        assert_eq!(format_ld(-0.0), "0");
+        assert_eq!(format_ld(1e20), "100000000000000000000");
+        assert_eq!(format_ld(1.5e-7), "0.00000015");
+        assert_eq!(format_ld(5005.6), "5005.6");
+        assert_eq!(format_ld(-123.25), "-123.25");
+    }
+}
+
+/// The bytes a reader sees for a string value. Integers print as integers; floats (the
+/// result of INCRBYFLOAT) print as Redis' INCRBYFLOAT does for ordinary values: plain
+/// decimal notation, never an exponent, trailing zeros removed. Redis computes in 80-bit
+/// `long double` and prints 17 decimals; Meridian sums `f64` counter contributions, so it
+/// prints 15 significant digits (`DBL_DIG`, the precision an `f64` sum carries): `10.5 +
+/// 0.1` reads `10.6` and `0.1 + 0.2` reads `0.3` in both (see the README's differences).
+pub fn str_value_bytes<'a>(v: &crdt::string::StrValue<'a>) -> std::borrow::Cow<'a, [u8]> {
+    match v {
+        crdt::string::StrValue::Float(f) => std::borrow::Cow::Owned(format_ld(*f).into_bytes()),
+        other => other.to_bytes(),
+    }
+}
+
+/// The visible bytes of a string field (see [`str_value_bytes`]).
+pub fn str_bytes(f: &crdt::field::Field<crdt::Bytes>) -> Option<std::borrow::Cow<'_, [u8]>> {
+    crdt::string::read(f).map(|v| str_value_bytes(&v))
+}
+
+/// Formats an INCRBYFLOAT result: 15 significant digits in positional notation, trailing
+/// zeros and point removed, `-0` printed as `0`.
+pub fn format_ld(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return if v.is_finite() {
+            "0".into()
+        } else {
+            format!("{v}")
+        };
+    }
+    // `d.dddddddddddddde±x`: 15 significant digits.
+    let sci = format!("{:.14e}", v);
+    let (mant, exp) = sci.split_once('e').expect("exponent");
+    let exp: i32 = exp.parse().expect("exponent digits");
+    let neg = mant.starts_with('-');
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let point = exp + 1; // digits before the decimal point
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat('0').take((-point) as usize));
+        out.push_str(&digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat('0').take(point as usize - digits.len()));
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
+    }
+    if out.contains('.') {
+        while out.ends_with('0') {
+            out.pop();
+        }
+        if out.ends_with('.') {
+            out.pop();
+        }
+    }
+    if out == "-0" {
+        out = "0".into();
+    }
+    out
+}
+
 /// Wall clock in Unix milliseconds.
 pub fn wall_ms() -> u64 {
     SystemTime::now()

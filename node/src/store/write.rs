@@ -205,7 +205,17 @@ impl<'a> Write<'a> {
         let fresh = self.prepare(key, Kind::String)?;
         let (dot, hlc) = self.stamp();
         let mut ctx = CausalContext::new();
-        let cur = self.str_field(key);
+        let mut cur = self.str_field(key);
+        if !own_run_live(&cur, dot.region()) {
+            // Everything this region ever added here was cancelled by a reset it has seen
+            // (SET, DEL, expiry): start a new run (the counter's documented behaviour after
+            // GC) instead of extending the cumulative totals. A float total carried over
+            // would make `entry - floor` lose precision (`DEL k; INCRBYFLOAT k 0.1` read
+            // back as 0.1000000000004 after large earlier increments). The new entry
+            // replaces the old one everywhere (higher seq); the old floor cannot touch it
+            // (other run); causal delivery means every replica has the reset first.
+            cur = Field::Empty;
+        }
         let mut d = cur.incr_delta(dot, int, float, &mut ctx);
         if fresh {
             d = d.with_created(dot, hlc);
@@ -285,14 +295,33 @@ impl<'a> Write<'a> {
         let v = rebuild_value(&val, dot, hlc);
         self.emit(dst, Key::from_value(v), ctx);
         if let Some(at) = ttl {
+            // The TTL is an entry of its own: it needs its own dot. Reusing the value's
+            // dot would make the TTL delta's context cover the value entry without
+            // holding it, i.e. remove the value just written.
+            let (ttl_dot, _) = self.stamp();
             let mut ctx = CausalContext::new();
             let d = self
                 .raw(dst)
                 .expect("just written")
-                .expire_delta(at, dot, &mut ctx);
+                .expire_delta(at, ttl_dot, &mut ctx);
             self.emit(dst, d, ctx);
         }
         true
+    }
+}
+
+/// Whether `region`'s counter entry in `f` still has a contribution no reset cancelled.
+fn own_run_live(f: &Field<crdt::Bytes>, region: crdt::RegionId) -> bool {
+    let Some(c) = f.counter() else {
+        return false;
+    };
+    let Some(e) = c.entries().iter().find(|e| e.region == region) else {
+        return false;
+    };
+    match c.floors().iter().find(|x| x.region == region) {
+        Some(fl) if fl.run == e.run => fl.seq < e.seq,
+        Some(fl) if fl.run > e.run => false,
+        _ => true,
     }
 }
 
@@ -301,8 +330,8 @@ fn rebuild_value(v: &Value, dot: Dot, hlc: Hlc) -> Value {
     let mut ctx = CausalContext::new();
     match v {
         Value::Str(f) => {
-            let bytes = crdt::string::read(f)
-                .map(|s| s.to_bytes().into_owned().into_boxed_slice())
+            let bytes = super::str_bytes(f)
+                .map(|s| s.into_owned().into_boxed_slice())
                 .unwrap_or_default();
             Value::Str(Field::plain(dot, hlc, bytes))
         }
