@@ -331,6 +331,28 @@ fn increments() {
         q::<String>(&mut c, &["HINCRBYFLOAT", "h", "sci", "1"]),
         "1501"
     );
+    // Values print as Redis prints them: 15 significant digits, no exponent.
+    q::<String>(&mut c, &["HINCRBYFLOAT", "h", "p", "0.1"]);
+    assert_eq!(
+        q::<String>(&mut c, &["HINCRBYFLOAT", "h", "p", "0.2"]),
+        "0.3"
+    );
+    assert_eq!(
+        q::<String>(&mut c, &["HINCRBYFLOAT", "h", "p", "1e20"]),
+        "100000000000000000000"
+    );
+    // A hexadecimal value is a float for HINCRBYFLOAT (strtold), not an integer.
+    q::<i64>(&mut c, &["HSET", "h", "hex", "0x10"]);
+    assert_err(
+        &mut c,
+        &["HINCRBY", "h", "hex", "1"],
+        "hash value is not an integer",
+    );
+    assert_eq!(
+        q::<String>(&mut c, &["HINCRBYFLOAT", "h", "hex", "1"]),
+        "17"
+    );
+    assert_eq!(q::<String>(&mut c, &["HGET", "h", "hex"]), "17");
     // HDEL of a counter field removes it; a new HINCRBY starts from 0.
     assert_eq!(q::<i64>(&mut c, &["HDEL", "h", "n"]), 1);
     assert_eq!(q::<i64>(&mut c, &["HEXISTS", "h", "n"]), 0);

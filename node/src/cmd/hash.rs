@@ -7,7 +7,8 @@
 //! increments from different regions are summed; HDEL removes what it observed.
 //!
 //! HINCRBYFLOAT works on `f64` (Redis uses `long double`): its reply is the stored value
-//! read back, formatted as the string family formats INCRBYFLOAT results.
+//! read back, and field values print exactly as string values do
+//! ([`crate::store::str_value_bytes`]: 15 significant digits, plain decimal notation).
 
 use std::collections::HashMap;
 
@@ -18,9 +19,9 @@ use crdt::key::Coll;
 use crdt::string::StrValue;
 use crdt::{CausalContext, Dot, Hlc, Kind, Value};
 
-use super::args::{int, is, syntax_error};
+use super::args::{int, is, syntax_error, NOT_FLOAT};
 use super::set::{carry_created, random_indexes, ranged_count};
-use super::util::{bulk, get_kind, scan_opts, scan_reply, scan_step};
+use super::util::{bulk, get_kind, parse_ld, scan_opts, scan_reply, scan_step};
 use super::{CmdResult, CommandSpec, Ctx, Flag, Group};
 use crate::resp::{Protocol, Reply};
 use crate::store::{Store, Write, WrongType};
@@ -145,6 +146,12 @@ fn set_fields(w: &mut Write<'_>, key: &[u8], args: &[Bytes]) -> Result<i64, Wron
     Ok(new)
 }
 
+/// The bytes a reader sees for a field value: formatted as string values are (integers
+/// as integers, HINCRBYFLOAT results in plain decimal).
+fn show(v: StrValue<'_>) -> std::borrow::Cow<'_, [u8]> {
+    crate::store::str_value_bytes(&v)
+}
+
 fn wrong_args(cmd: &str) -> Reply {
     Reply::err(format!("wrong number of arguments for '{cmd}' command"))
 }
@@ -188,7 +195,7 @@ fn hget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let st = ctx.store();
     let h = read_hash(&st, ctx.db(), &args[1])?;
     Ok(h.and_then(|h| h.get(&args[2]))
-        .map_or(Reply::Null, |v| bulk(&v.to_bytes())))
+        .map_or(Reply::Null, |v| bulk(&show(v))))
 }
 
 fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -199,7 +206,7 @@ fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             .iter()
             .map(|f| {
                 h.and_then(|h| h.get(f))
-                    .map_or(Reply::Null, |v| bulk(&v.to_bytes()))
+                    .map_or(Reply::Null, |v| bulk(&show(v)))
             })
             .collect(),
     ))
@@ -256,9 +263,7 @@ fn hlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 fn hstrlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let st = ctx.store();
     let h = read_hash(&st, ctx.db(), &args[1])?;
-    let n = h
-        .and_then(|h| h.get(&args[2]))
-        .map_or(0, |v| v.to_bytes().len());
+    let n = h.and_then(|h| h.get(&args[2])).map_or(0, |v| show(v).len());
     Ok(Reply::Integer(n as i64))
 }
 
@@ -283,7 +288,7 @@ fn hvals(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let st = ctx.store();
     let h = read_hash(&st, ctx.db(), &args[1])?;
     Ok(Reply::Array(
-        h.map(|h| h.iter().map(|(_, v)| bulk(&v.to_bytes())).collect())
+        h.map(|h| h.iter().map(|(_, v)| bulk(&show(v))).collect())
             .unwrap_or_default(),
     ))
 }
@@ -292,12 +297,8 @@ fn hgetall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let st = ctx.store();
     let h = read_hash(&st, ctx.db(), &args[1])?;
     Ok(Reply::Map(
-        h.map(|h| {
-            h.iter()
-                .map(|(f, v)| (bulk(f), bulk(&v.to_bytes())))
-                .collect()
-        })
-        .unwrap_or_default(),
+        h.map(|h| h.iter().map(|(f, v)| (bulk(f), bulk(&show(v)))).collect())
+            .unwrap_or_default(),
     ))
 }
 
@@ -305,7 +306,7 @@ fn hgetall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 fn field_bytes(st: &Store, db: u8, key: &[u8], f: &[u8]) -> Result<Option<Vec<u8>>, Reply> {
     Ok(read_hash(st, db, key)?
         .and_then(|h| h.get(f))
-        .map(|v| v.to_bytes().into_owned()))
+        .map(|v| show(v).into_owned()))
 }
 
 fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -329,36 +330,34 @@ fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Integer(new))
 }
 
-/// Parses a float as Redis' `string2ld` does, as far as `f64` allows: no surrounding
-/// spaces, no trailing garbage, no NaN; infinities are returned (callers reject them).
-fn parse_float(b: &[u8]) -> Option<f64> {
-    if b.is_empty() || b.len() > 5 * 1024 {
-        return None;
-    }
-    let s = std::str::from_utf8(b).ok()?;
-    if s.trim() != s {
-        return None;
-    }
-    let v: f64 = s.parse().ok()?;
-    (!v.is_nan()).then_some(v)
-}
-
 fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let by = parse_float(&args[3]).ok_or_else(|| Reply::err(super::args::NOT_FLOAT))?;
+    // As Redis: the increment is checked first, then the stored value.
+    let by = parse_ld(&args[3]).ok_or_else(|| Reply::err(NOT_FLOAT))?;
     if by.is_infinite() {
         return Err(Reply::err("value is NaN or Infinity"));
     }
     let db = ctx.db();
     let mut st = ctx.store();
-    let cur = match field_bytes(&st, db, &args[1], &args[2])? {
-        Some(v) => parse_float(&v).ok_or_else(|| Reply::err("hash value is not a float"))?,
-        None => 0.0,
+    let (cur, canonical) = match field_bytes(&st, db, &args[1], &args[2])? {
+        Some(v) => (
+            parse_ld(&v).ok_or_else(|| Reply::err("hash value is not a float"))?,
+            crdt::string::parse_f64(&v).is_some(),
+        ),
+        None => (0.0, true),
     };
     if !(cur + by).is_finite() {
         return Err(Reply::err("increment would produce NaN or Infinity"));
     }
     let mut w = st.write(db);
     let f = &args[2][..];
+    if !canonical {
+        // A number only Redis' strtold reads (hex notation): rewrite it in decimal so the
+        // counter can add to it (as the string family's INCRBYFLOAT does).
+        let dec: crdt::Bytes = crate::store::format_ld(cur).into_bytes().into();
+        write_hash(&mut w, &args[1], |cur, delta, dot, hlc, ctx| {
+            cur.set_into(delta, f, dot, hlc, dec, ctx)
+        })?;
+    }
     write_hash(&mut w, &args[1], |cur, delta, dot, _, ctx| {
         cur.incr_into(delta, f, dot, 0, by, ctx)
     })?;
@@ -406,7 +405,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             (
                 Bytes::copy_from_slice(f),
                 if withvalues {
-                    Bytes::copy_from_slice(&v.to_bytes())
+                    Bytes::copy_from_slice(&show(v.clone()))
                 } else {
                     Bytes::new()
                 },
@@ -440,7 +439,7 @@ fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     for (f, v) in items {
         out.push(bulk(f));
         if !o.novalues {
-            out.push(bulk(&v.to_bytes()));
+            out.push(bulk(&show(v)));
         }
     }
     Ok(scan_reply(next, out))
