@@ -70,11 +70,21 @@ pub static COMMANDS: &[CommandSpec] = &[
         .summary("Changes the selected database."),
 ];
 
-fn ping(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() > 2 {
+        return Err(Reply::err("wrong number of arguments for 'ping' command"));
+    }
+    if ctx.client.in_resp2_pubsub() {
+        // RESP2 pub/sub mode: `["pong", message or ""]`, as Redis.
+        let msg = args.get(1).cloned().unwrap_or_default();
+        return Ok(Reply::Array(vec![
+            Reply::bulk_str("pong"),
+            Reply::Bulk(msg),
+        ]));
+    }
     match args.len() {
         1 => Ok(Reply::simple("PONG")),
-        2 => Ok(Reply::Bulk(args[1].clone())),
-        _ => Err(Reply::err("wrong number of arguments for 'ping' command")),
+        _ => Ok(Reply::Bulk(args[1].clone())),
     }
 }
 
@@ -88,7 +98,9 @@ fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    // Future: also leave MULTI, UNWATCH, unsubscribe, reset authentication.
+    // Future: also reset authentication.
+    super::multi::reset(ctx);
+    super::pubsub::reset(ctx);
     ctx.client.set_db(0);
     ctx.client.set_protocol(Protocol::Resp2);
     ctx.client.handle.names().name.clear();

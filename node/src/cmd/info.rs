@@ -11,9 +11,7 @@ use std::{
 use bytes::Bytes;
 
 use super::{args::text, CmdResult, CommandSpec, Ctx, Flag, Group};
-use crate::{
-    resp::Reply, server::ServerState, server::Stats, MERIDIAN_VERSION, REDIS_COMPAT_VERSION,
-};
+use crate::{resp::Reply, server::Stats, MERIDIAN_VERSION, REDIS_COMPAT_VERSION};
 
 /// INFO command family.
 pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("info", -1, info)
@@ -61,14 +59,15 @@ fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             if !out.is_empty() {
                 out.push_str("\r\n");
             }
-            section(ctx.server, name, &mut out);
+            section(ctx, name, &mut out);
         }
     }
     Ok(Reply::verbatim_txt(out))
 }
 
 /// The text of one INFO section (header included).
-pub fn section(server: &ServerState, name: &str, out: &mut String) {
+pub fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
+    let server = ctx.server;
     // `line("# Server", &"")` writes a section header.
     let mut line = |k: &str, v: &dyn std::fmt::Display| {
         let _ = if k.starts_with('#') {
@@ -184,8 +183,9 @@ pub fn section(server: &ServerState, name: &str, out: &mut String) {
             line("evicted_keys", &0);
             line("keyspace_hits", &0);
             line("keyspace_misses", &0);
-            line("pubsub_channels", &0);
-            line("pubsub_patterns", &0);
+            let (channels, patterns, _) = server.pubsub.counts();
+            line("pubsub_channels", &channels);
+            line("pubsub_patterns", &patterns);
             line("total_error_replies", &Stats::get(&st.error_replies));
             line(
                 "client_query_buffer_limit_disconnections",
@@ -221,7 +221,7 @@ pub fn section(server: &ServerState, name: &str, out: &mut String) {
         }
         "keyspace" => {
             line("# Keyspace", &"");
-            let st = server.store.lock();
+            let st = ctx.store();
             for db in 0..server.databases() {
                 let keys = st.dbsize(db as u8);
                 if keys > 0 {

@@ -21,6 +21,23 @@
 //! Argument `Bytes` are slices of the connection's read buffer: copy them
 //! (`Bytes::copy_from_slice`) before storing them in the keyspace, or they
 //! pin that whole buffer.
+//!
+//! # The store lock and transactions
+//!
+//! A handler reaches the store only through [`Ctx::store`], which returns a
+//! [`StoreGuard`] (derefs to `Store`) held for the rest of the command. Normally
+//! that guard locks `ServerState::store`. EXEC (see `multi.rs`) must run all
+//! queued commands under ONE lock acquisition and as one replicated op: it locks
+//! the store once, opens a batch (`Store::begin_batch`), and runs each queued
+//! command with a `Ctx` that carries the already-held store ([`HeldStore`],
+//! a `RefCell` around the locked `&mut Store`); `Ctx::store` then hands out a
+//! `RefMut` of it instead of locking again. Handler code is the same either way.
+//! Consequences: a handler must not lock `ServerState::store` directly (it would
+//! deadlock inside EXEC) and must not call `ctx.store()` again while its first
+//! guard is alive (it would deadlock outside EXEC and panic inside).
+//!
+//! Commands are entered through [`dispatch`], which queues them inside MULTI
+//! and restricts RESP2 subscribers before handing them to the table.
 
 pub mod args;
 mod client;
@@ -30,6 +47,8 @@ mod connection;
 mod hash;
 mod info;
 mod keys;
+mod multi;
+mod pubsub;
 mod server;
 mod set;
 mod spec;
@@ -37,12 +56,14 @@ mod string;
 mod table;
 mod util;
 
+pub use multi::{dispatch, on_disconnect};
 pub use spec::{CommandSpec, Flag, Group, Handler};
 pub use table::{CommandEntry, CommandTable};
 
 use crate::{
     resp::Reply,
     server::{ClientState, ServerState},
+    store::Store,
 };
 
 /// What a handler returns: `Err` carries an error reply.
@@ -58,6 +79,8 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     command::COMMANDS,
     keys::COMMANDS,
     string::COMMANDS,
+    pubsub::COMMANDS,
+    multi::COMMANDS,
     hash::COMMANDS,
     set::COMMANDS,
 ];
@@ -79,12 +102,56 @@ pub struct Ctx<'a> {
     pub client: &'a mut ClientState,
     /// Set by a handler to close the connection or stop the server.
     pub action: Option<Action>,
+    /// The store, when the caller (EXEC) already holds its lock.
+    held: Option<&'a dyn HeldStore>,
+}
+
+/// Access to a store whose lock the caller already holds (see the module docs).
+pub trait HeldStore {
+    /// Borrows the store for one command.
+    fn borrow_store(&self) -> std::cell::RefMut<'_, Store>;
+}
+
+impl HeldStore for std::cell::RefCell<&mut Store> {
+    fn borrow_store(&self) -> std::cell::RefMut<'_, Store> {
+        std::cell::RefMut::map(self.borrow_mut(), |s| &mut **s)
+    }
+}
+
+/// The store for one command: either its own lock or a borrow of the lock EXEC holds.
+pub enum StoreGuard<'a> {
+    /// Locked for this command.
+    Locked(parking_lot::MutexGuard<'a, Store>),
+    /// Borrowed from the transaction that holds the lock.
+    Held(std::cell::RefMut<'a, Store>),
+}
+
+impl std::ops::Deref for StoreGuard<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        match self {
+            StoreGuard::Locked(g) => g,
+            StoreGuard::Held(g) => g,
+        }
+    }
+}
+
+impl std::ops::DerefMut for StoreGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Store {
+        match self {
+            StoreGuard::Locked(g) => &mut *g,
+            StoreGuard::Held(g) => &mut *g,
+        }
+    }
 }
 
 impl<'a> Ctx<'a> {
-    /// Locks the region's store for the rest of the command.
-    pub fn store(&self) -> parking_lot::MutexGuard<'a, crate::store::Store> {
-        self.server.store.lock()
+    /// The region's store, locked for the rest of the command (see the module docs).
+    pub fn store(&self) -> StoreGuard<'a> {
+        match self.held {
+            Some(h) => StoreGuard::Held(h.borrow_store()),
+            None => StoreGuard::Locked(self.server.store.lock()),
+        }
     }
 
     /// The client's selected database.
@@ -98,6 +165,21 @@ impl<'a> Ctx<'a> {
             server,
             client,
             action: None,
+            held: None,
+        }
+    }
+
+    /// A context for one command run while the caller holds the store (EXEC).
+    pub fn with_store(
+        server: &'a ServerState,
+        client: &'a mut ClientState,
+        held: &'a dyn HeldStore,
+    ) -> Self {
+        Ctx {
+            server,
+            client,
+            action: None,
+            held: Some(held),
         }
     }
 }

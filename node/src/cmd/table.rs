@@ -222,19 +222,33 @@ impl CommandTable {
 
     /// Looks up, checks arity, runs and accounts one command.
     pub fn execute(&self, ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-        let entry = match self.lookup(args) {
-            Ok(e) => e,
-            Err(reply) => return reply,
-        };
-        let handler = match entry.spec.handler {
-            Some(h) if arity_ok(entry.spec.arity, args.len()) => h,
+        match self.resolve(args) {
+            Ok(entry) => self.run(ctx, entry, args),
+            Err(reply) => reply,
+        }
+    }
+
+    /// Looks up a command and checks its arity (counting a rejection), without
+    /// running it: the error is the reply Redis gives for an unknown command or a
+    /// wrong number of arguments.
+    pub fn resolve(&self, args: &[Bytes]) -> Result<&CommandEntry, Reply> {
+        let entry = self.lookup(args)?;
+        match entry.spec.handler {
+            Some(_) if arity_ok(entry.spec.arity, args.len()) => Ok(entry),
             _ => {
                 entry.stats.rejected_calls.fetch_add(1, Relaxed);
-                return Reply::err(format!(
+                Err(Reply::err(format!(
                     "wrong number of arguments for '{}' command",
                     entry.fullname
-                ));
+                )))
             }
+        }
+    }
+
+    /// Runs and accounts a command [`resolve`](Self::resolve)d from `args`.
+    pub fn run(&self, ctx: &mut Ctx<'_>, entry: &CommandEntry, args: &[Bytes]) -> Reply {
+        let Some(handler) = entry.spec.handler else {
+            return Reply::err("unknown command");
         };
         let handle = &ctx.client.handle;
         handle.last_cmd.store(entry.id + 1, Relaxed);

@@ -70,6 +70,11 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
                 encode(item, proto, out);
             }
         }
+        Reply::Many(replies) => {
+            for r in replies {
+                encode(r, proto, out);
+            }
+        }
         Reply::Map(pairs) => {
             if resp3 {
                 put_len_line(out, b'%', pairs.len());

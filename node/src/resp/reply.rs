@@ -61,6 +61,10 @@ pub enum Reply {
     BigNumber(String),
     /// RESP3 `>n` out-of-band push; RESP2 an array.
     Push(Vec<Reply>),
+    /// Several consecutive replies to one command, written one after another
+    /// (SUBSCRIBE with several channels: one confirmation each; a RESP3 push
+    /// that precedes a reply). Empty: no reply at all.
+    Many(Vec<Reply>),
 }
 
 impl Reply {

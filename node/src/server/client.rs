@@ -152,6 +152,31 @@ impl ClientHandle {
     }
 }
 
+/// A transaction being queued (between MULTI and EXEC/DISCARD).
+#[derive(Debug, Default)]
+pub struct MultiState {
+    /// Queued commands (arguments copied out of the read buffer).
+    pub queue: Vec<Vec<bytes::Bytes>>,
+    /// Bytes of queued arguments (bounded by `client-query-buffer-limit`).
+    pub bytes: usize,
+    /// A command was refused while queueing: EXEC answers EXECABORT.
+    pub dirty: bool,
+}
+
+/// One WATCHed key: EXEC aborts when its version in the store changed or, for a key
+/// that was live with a TTL at WATCH time, when that TTL has passed.
+#[derive(Debug, Clone)]
+pub struct WatchedKey {
+    /// Database.
+    pub db: u8,
+    /// Key.
+    pub key: crdt::Bytes,
+    /// `Store::watch_version` at WATCH time.
+    pub version: u64,
+    /// Expiry (Unix ms) of the key when it was live at WATCH time.
+    pub deadline: Option<u64>,
+}
+
 /// Connection-local state, owned by the connection task and handed to
 /// command handlers. Hot fields are plain copies; setters mirror them into
 /// the shared [`ClientHandle`].
@@ -161,6 +186,13 @@ pub struct ClientState {
     pub handle: Arc<ClientHandle>,
     db: usize,
     protocol: Protocol,
+    /// MULTI state (`None` outside a transaction).
+    pub multi: Option<Box<MultiState>>,
+    /// WATCHed keys (registered in the store; released by EXEC, DISCARD, UNWATCH,
+    /// RESET and disconnection).
+    pub watched: Vec<WatchedKey>,
+    /// Pub/sub subscriptions and mailbox (created by the first subscribe).
+    pub pubsub: Option<Box<super::Subscriptions>>,
 }
 
 impl ClientState {
@@ -170,7 +202,20 @@ impl ClientState {
             handle,
             db: 0,
             protocol: Protocol::Resp2,
+            multi: None,
+            watched: Vec::new(),
+            pubsub: None,
         }
+    }
+
+    /// Subscribed to at least one channel, pattern or shard channel.
+    pub fn subscribed(&self) -> bool {
+        self.pubsub.as_ref().is_some_and(|s| s.total() > 0)
+    }
+
+    /// In RESP2 pub/sub mode: only (P|S)(UN)SUBSCRIBE, PING, QUIT and RESET allowed.
+    pub fn in_resp2_pubsub(&self) -> bool {
+        self.protocol == Protocol::Resp2 && self.subscribed()
     }
 
     /// Client id.

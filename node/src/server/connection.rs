@@ -19,7 +19,7 @@ use tracing::{debug, info};
 
 use super::{ClientHandle, ClientState, ServerState, Stats};
 use crate::{
-    cmd::{Action, Ctx},
+    cmd::{dispatch, on_disconnect, Action, Ctx},
     config::ClassLimit,
     resp::{encode, ProtocolError, Reply, RequestParser},
 };
@@ -83,6 +83,13 @@ pub async fn serve(state: Arc<ServerState>, stream: TcpStream, handle: Arc<Clien
     }
 }
 
+impl Drop for Connection {
+    /// Releases the client's watches and subscriptions (also when a handler panicked).
+    fn drop(&mut self) {
+        on_disconnect(&self.state, &mut self.client);
+    }
+}
+
 impl Connection {
     async fn run(&mut self) -> Close {
         let handle = self.client.handle.clone();
@@ -97,14 +104,18 @@ impl Connection {
                 let _ = tokio::time::timeout(FINAL_FLUSH_TIMEOUT, self.flush(false)).await;
                 return close;
             }
+            self.take_messages();
             if let Err(close) = self.flush(true).await {
                 return close;
             }
             if handle.is_killed() {
-                return Close::Requested;
+                return self.killed_reason();
             }
             let (limit, timeout) = {
                 let c = self.state.config();
+                if let Some(s) = &self.client.pubsub {
+                    s.mailbox.set_limit(c.client_output_buffer_limit.pubsub);
+                }
                 (c.client_query_buffer_limit.bytes() as usize, c.timeout)
             };
             if self.rbuf.len() > limit {
@@ -116,20 +127,24 @@ impl Connection {
                 .store(self.rbuf.len(), std::sync::atomic::Ordering::Relaxed);
             self.shrink_idle_buffers();
             self.reserve_for_read(limit);
+            let (stream, rbuf) = (&mut self.stream, &mut self.rbuf);
+            // Subscribers wait for messages too; they are not idle (Redis' timeout
+            // exempts pub/sub clients).
+            let subscribed = self.client.subscribed();
             let read = async {
-                if timeout > 0 {
-                    tokio::time::timeout(
-                        Duration::from_secs(timeout),
-                        self.stream.read_buf(&mut self.rbuf),
-                    )
-                    .await
-                    .map_err(|_| Close::Idle)?
-                    .map_err(Close::Io)
-                } else {
-                    self.stream
-                        .read_buf(&mut self.rbuf)
+                if timeout > 0 && !subscribed {
+                    tokio::time::timeout(Duration::from_secs(timeout), stream.read_buf(rbuf))
                         .await
+                        .map_err(|_| Close::Idle)?
                         .map_err(Close::Io)
+                } else {
+                    stream.read_buf(rbuf).await.map_err(Close::Io)
+                }
+            };
+            let message = async {
+                match self.client.pubsub.as_deref_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
                 }
             };
             let n = tokio::select! {
@@ -137,12 +152,45 @@ impl Connection {
                     Ok(n) => n,
                     Err(close) => return close,
                 },
-                _ = handle.killed() => return Close::Requested,
+                Some(msg) = message => {
+                    if let Some(s) = self.client.pubsub.as_deref() {
+                        if let Some(frame) = s.accept(msg) {
+                            encode(&frame, self.client.protocol(), &mut self.wbuf);
+                        }
+                    }
+                    continue;
+                }
+                _ = handle.killed() => return self.killed_reason(),
             };
             if n == 0 {
                 return Close::Eof;
             }
             Stats::add(&self.state.stats.net_input_bytes, n as u64);
+        }
+    }
+
+    /// Why a killed client is closed: a publisher found it over its pub/sub output
+    /// limit, or CLIENT KILL / shutdown.
+    fn killed_reason(&self) -> Close {
+        match &self.client.pubsub {
+            Some(s) if s.mailbox.overflowed() => {
+                Stats::add(&self.state.stats.output_buffer_limit_disconnections, 1);
+                Close::OutputBufferLimit
+            }
+            _ => Close::Requested,
+        }
+    }
+
+    /// Encodes queued pub/sub messages, at most about `FLUSH_THRESHOLD` bytes of them
+    /// per round so that a burst never builds a large write buffer (the rest stays in
+    /// the bounded mailbox).
+    fn take_messages(&mut self) {
+        let proto = self.client.protocol();
+        if let Some(s) = self.client.pubsub.as_deref_mut() {
+            let room = FLUSH_THRESHOLD.saturating_sub(self.wbuf.len());
+            for frame in s.drain(room) {
+                encode(&frame, proto, &mut self.wbuf);
+            }
         }
     }
 
@@ -170,9 +218,11 @@ impl Connection {
     async fn process_buffer(&mut self) -> Result<(), Close> {
         let limits = self.state.config().parse_limits();
         while let Some(args) = self.parser.parse(&mut self.rbuf, &limits)? {
-            let mut ctx = Ctx::new(&self.state, &mut self.client);
-            let reply = self.state.commands.execute(&mut ctx, &args);
-            let action = ctx.action.take();
+            let (reply, action) = {
+                let mut ctx = Ctx::new(&self.state, &mut self.client);
+                let reply = dispatch(&mut ctx, &args);
+                (reply, ctx.action.take())
+            };
             drop(args);
             Stats::add(&self.state.stats.commands_processed, 1);
             if reply.is_error() {
@@ -205,7 +255,14 @@ impl Connection {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        let limit: ClassLimit = self.state.config().client_output_buffer_limit.normal;
+        let limit: ClassLimit = {
+            let limits = self.state.config().client_output_buffer_limit;
+            if self.client.subscribed() {
+                limits.pubsub
+            } else {
+                limits.normal
+            }
+        };
         let pending = self.wbuf.len();
         self.client
             .handle

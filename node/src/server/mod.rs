@@ -4,10 +4,12 @@
 mod client;
 mod connection;
 mod listener;
+mod pubsub;
 mod state;
 mod stats;
 
-pub use client::{ClientHandle, ClientRegistry, ClientState};
+pub use client::{ClientHandle, ClientRegistry, ClientState, MultiState, WatchedKey};
 pub use listener::{bind, run, ServerError};
+pub use pubsub::{Forwarder, Mailbox, Message, PubSub, Space, Subscriptions};
 pub use state::ServerState;
 pub use stats::Stats;

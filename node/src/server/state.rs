@@ -10,7 +10,7 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::{ClientRegistry, Stats};
+use super::{ClientRegistry, PubSub, Stats};
 use crate::{cmd::CommandTable, config::Config, store::Store};
 
 /// Everything a command handler may reach besides its own client.
@@ -25,6 +25,9 @@ pub struct ServerState {
     pub stats: Stats,
     /// The data: the region's CRDT store. Every command locks it for its duration.
     pub store: parking_lot::Mutex<Store>,
+    /// Pub/sub subscriptions and delivery (the seam where other regions' messages
+    /// come in and local ones go out: see [`PubSub`]).
+    pub pubsub: PubSub,
     databases: usize,
     /// Start time (monotonic).
     pub started: Instant,
@@ -68,6 +71,7 @@ impl ServerState {
             clients: ClientRegistry::default(),
             stats: Stats::default(),
             store: parking_lot::Mutex::new(store),
+            pubsub: PubSub::new(),
             databases,
             started: Instant::now(),
             started_at: SystemTime::now(),

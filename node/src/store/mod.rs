@@ -22,7 +22,7 @@ mod write;
 pub use write::{Write, WrongType};
 
 use crdt::{Dot, HlcClock, Key, Keyspace, Kind, OpDelta, RegionId, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Receives every op this region applies locally (replication, persistence).
@@ -55,6 +55,17 @@ pub struct Store {
     batch_open: bool,
     /// The open batch's op so far.
     batch: Option<Batch>,
+    /// Modification counters of the keys some client WATCHes, per db (see
+    /// [`Store::watch`]). Empty unless a client watches something, so unwatched writes
+    /// pay one branch.
+    watched: HashMap<u8, HashMap<crdt::Bytes, Watched>>,
+}
+
+/// A watched key's modification counter and how many watches hold it.
+#[derive(Debug, Clone, Copy)]
+struct Watched {
+    version: u64,
+    watchers: u32,
 }
 
 /// A transaction's op in progress (see [`Store::begin_batch`]).
@@ -179,6 +190,7 @@ impl Store {
             expired_keys: 0,
             batch_open: false,
             batch: None,
+            watched: HashMap::new(),
         }
     }
 
@@ -297,7 +309,60 @@ impl Store {
         self.ks.finish_op(op.dot);
     }
 
+    /// Registers a WATCH of `(db, key)` and returns the key's modification version. Every
+    /// delta applied to the key from then on (a local write, a write from another region,
+    /// FLUSHDB, an expiry deletion) changes the version; [`Store::watch_version`] reads
+    /// it. Each `watch` must be paired with one [`Store::unwatch`].
+    pub fn watch(&mut self, db: u8, key: &[u8]) -> u64 {
+        let keys = self.watched.entry(db).or_default();
+        match keys.get_mut(key) {
+            Some(w) => {
+                w.watchers += 1;
+                w.version
+            }
+            None => {
+                keys.insert(
+                    key.into(),
+                    Watched {
+                        version: 0,
+                        watchers: 1,
+                    },
+                );
+                0
+            }
+        }
+    }
+
+    /// Drops one WATCH of `(db, key)`.
+    pub fn unwatch(&mut self, db: u8, key: &[u8]) {
+        if let Some(keys) = self.watched.get_mut(&db) {
+            if let Some(w) = keys.get_mut(key) {
+                w.watchers -= 1;
+                if w.watchers == 0 {
+                    keys.remove(key);
+                    if keys.is_empty() {
+                        self.watched.remove(&db);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The modification version of a watched key (`None` if nobody watches it).
+    pub fn watch_version(&self, db: u8, key: &[u8]) -> Option<u64> {
+        self.watched.get(&db)?.get(key).map(|w| w.version)
+    }
+
     fn apply_key_tracked(&mut self, kd: &crdt::KeyDelta) {
+        if !self.watched.is_empty() {
+            if let Some(w) = self
+                .watched
+                .get_mut(&kd.db)
+                .and_then(|keys| keys.get_mut(&kd.key[..]))
+            {
+                w.version += 1;
+            }
+        }
         let before = self.ks.get(kd.db, &kd.key).and_then(|k| k.expire_at());
         self.ks.apply_key(kd);
         let after = self.ks.get(kd.db, &kd.key).and_then(|k| k.expire_at());
@@ -349,5 +414,115 @@ impl Store {
         for k in keys {
             w.delete_raw(&k);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A sink that records every op.
+    #[derive(Clone, Default)]
+    struct Record(Arc<Mutex<Vec<OpDelta>>>);
+
+    impl DeltaSink for Record {
+        fn emit(&mut self, op: &OpDelta) {
+            self.0.lock().unwrap().push(op.clone());
+        }
+    }
+
+    fn recorded(region: RegionId) -> (Store, Record) {
+        let mut st = Store::new(region);
+        let rec = Record::default();
+        st.set_sink(Box::new(rec.clone()));
+        (st, rec)
+    }
+
+    fn set(st: &mut Store, db: u8, key: &[u8], val: &[u8]) {
+        st.write(db).put_string(key, val.into(), false);
+    }
+
+    #[test]
+    fn batch_ships_one_op_for_several_commands() {
+        let (mut st, rec) = recorded(1);
+        set(&mut st, 0, b"before", b"x");
+        assert_eq!(rec.0.lock().unwrap().len(), 1);
+        st.begin_batch();
+        set(&mut st, 0, b"a", b"1");
+        st.write(0).incr_string(b"n", 5, 0.0).unwrap();
+        set(&mut st, 3, b"b", b"2");
+        st.write(0).delete_raw(b"before");
+        // Nothing is shipped while the batch is open, but its writes are visible.
+        assert_eq!(rec.0.lock().unwrap().len(), 1);
+        assert!(st.get(0, b"a").is_some());
+        assert!(st.get(0, b"before").is_none());
+        st.end_batch();
+        let ops = rec.0.lock().unwrap().clone();
+        assert_eq!(ops.len(), 2, "the batch is exactly one op");
+        let keys: Vec<(u8, &[u8])> = ops[1].keys.iter().map(|k| (k.db, &k.key[..])).collect();
+        for want in [(0, &b"a"[..]), (0, b"n"), (3, b"b"), (0, b"before")] {
+            assert!(keys.contains(&want), "{want:?} missing from {keys:?}");
+        }
+        // Another region applying that one op converges.
+        let mut other = Store::new(2);
+        for op in &ops {
+            other.apply_remote(op);
+        }
+        assert!(other.get(0, b"before").is_none());
+        assert!(other.get(0, b"n").is_some());
+        assert!(other.get(3, b"b").is_some());
+        // An empty batch ships nothing.
+        st.begin_batch();
+        st.end_batch();
+        assert_eq!(rec.0.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn watched_versions_change_on_every_kind_of_write() {
+        let (mut st, rec) = recorded(1);
+        assert_eq!(st.watch_version(0, b"k"), None);
+        let v0 = st.watch(0, b"k");
+        assert_eq!(st.watch_version(0, b"k"), Some(v0));
+        // Writes to other keys or dbs do not touch it.
+        set(&mut st, 0, b"other", b"1");
+        set(&mut st, 1, b"k", b"1");
+        assert_eq!(st.watch_version(0, b"k"), Some(v0));
+        // A local write does.
+        set(&mut st, 0, b"k", b"1");
+        let v1 = st.watch_version(0, b"k").unwrap();
+        assert_ne!(v1, v0);
+        // A remote write does.
+        let (mut remote, remote_rec) = recorded(2);
+        for op in rec.0.lock().unwrap().iter() {
+            remote.apply_remote(op);
+        }
+        set(&mut remote, 0, b"k", b"2");
+        let op = remote_rec.0.lock().unwrap().last().unwrap().clone();
+        st.apply_remote(&op);
+        let v2 = st.watch_version(0, b"k").unwrap();
+        assert_ne!(v2, v1);
+        // Re-applying the same op is a no-op.
+        st.apply_remote(&op);
+        assert_eq!(st.watch_version(0, b"k"), Some(v2));
+        // FLUSHDB does.
+        st.flush_db(0);
+        let v3 = st.watch_version(0, b"k").unwrap();
+        assert_ne!(v3, v2);
+        // Expiry deletion does.
+        set(&mut st, 0, b"k", b"3");
+        let now = st.now_ms();
+        st.write(0).expire_at(b"k", now + 1);
+        let v4 = st.watch_version(0, b"k").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(st.expire_cycle(10), 1);
+        assert_ne!(st.watch_version(0, b"k").unwrap(), v4);
+        // Watches are counted; the entry goes with the last one.
+        st.watch(0, b"k");
+        st.unwatch(0, b"k");
+        assert!(st.watch_version(0, b"k").is_some());
+        st.unwatch(0, b"k");
+        assert_eq!(st.watch_version(0, b"k"), None);
+        assert!(st.watched.is_empty());
     }
 }
