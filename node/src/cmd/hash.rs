@@ -123,9 +123,12 @@ fn write_hash(
 /// in Redis); returns how many fields were new.
 fn set_fields(w: &mut Write<'_>, key: &[u8], args: &[Bytes]) -> Result<i64, WrongType> {
     // Last value per field, in first-seen order: one op never writes a field twice.
-    let mut index: HashMap<&[u8], usize> = HashMap::with_capacity(args.len() / 2);
+    let mut index: HashMap<&[u8], usize> = HashMap::new();
     let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(args.len() / 2);
-    for kv in args.chunks(2) {
+    if args.len() == 2 {
+        pairs.push((&args[0], &args[1]));
+    }
+    for kv in args.chunks(2).filter(|_| args.len() > 2) {
         match index.get(&kv[0][..]) {
             Some(&i) => pairs[i].1 = &kv[1],
             None => {
@@ -225,9 +228,9 @@ fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut removed = 0;
     let created = match w.get(key) {
         Some(Value::Hash(c)) => {
-            let mut seen = std::collections::HashSet::new();
             for f in &args[2..] {
-                if c.data.get(f).is_some() && seen.insert(&f[..]) {
+                // The delta already holds the fields removed earlier in this command.
+                if c.data.get(f).is_some() && delta.field(f).is_none() {
                     removed += 1;
                     c.data.del_into(&mut delta, f, &mut dctx);
                 }

@@ -161,9 +161,9 @@ fn add_members<'m>(
             _ => None,
         };
         let data = cur.map(|c| &c.data).unwrap_or(&empty);
-        let mut seen = HashSet::new();
         for m in members {
-            if !data.contains(m) && seen.insert(m) {
+            // The delta already holds the members handled earlier in this command.
+            if !data.contains(m) && !delta.contains(m) {
                 added += 1;
             }
             data.add_into(&mut delta, m, dot, &mut ctx);
@@ -198,9 +198,9 @@ fn remove_members<'m>(
     let mut removed = 0;
     let created = match w.get(key) {
         Some(Value::Set(c)) => {
-            let mut seen = HashSet::new();
             for m in members {
-                if c.data.contains(m) && seen.insert(m) {
+                // The delta already holds the members removed earlier in this command.
+                if c.data.contains(m) && !delta.contains(m) {
                     removed += 1;
                     c.data.rem_into(&mut delta, m, &mut ctx);
                 }
