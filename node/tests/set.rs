@@ -410,7 +410,7 @@ fn resp3_shapes() {
 }
 
 #[test]
-fn pipelines_and_databases() {
+fn pipelines_transactions_and_databases() {
     let server = Server::start(&[]);
     let mut c = server.redis();
     let (a, b, m): (i64, i64, BTreeSet<String>) = redis::pipe()
@@ -427,9 +427,34 @@ fn pipelines_and_databases() {
         .unwrap();
     assert_eq!((a, b), (1, 1));
     assert_eq!(m, set_of(&["x"]));
+    // Inside MULTI/EXEC, including a failing command that writes nothing.
+    let (n, moved, e, h): (i64, i64, Value, i64) = redis::pipe()
+        .atomic()
+        .ignore_errors()
+        .cmd("SADD")
+        .arg("tx")
+        .arg("a")
+        .arg("b")
+        .cmd("SMOVE")
+        .arg("tx")
+        .arg("t")
+        .arg("a")
+        .cmd("SPOP")
+        .arg("tx")
+        .arg("-1")
+        .cmd("HSET")
+        .arg("txh")
+        .arg("f")
+        .arg("v")
+        .query(&mut c)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((n, moved, h), (2, 1, 1));
+    assert!(matches!(e, Value::ServerError(_)), "{e:?}");
+    assert_eq!(members(&mut c, "tx"), set_of(&["b"]));
+    assert_eq!(members(&mut c, "t"), set_of(&["a", "x"]));
     q::<()>(&mut c, &["SELECT", "3"]);
     assert_eq!(q::<i64>(&mut c, &["SCARD", "t"]), 0);
     q::<i64>(&mut c, &["SADD", "t", "y"]);
     q::<()>(&mut c, &["SELECT", "0"]);
-    assert_eq!(members(&mut c, "t"), set_of(&["x"]));
+    assert_eq!(members(&mut c, "t"), set_of(&["a", "x"]));
 }
