@@ -50,7 +50,10 @@ fn queue_and_exec() {
         .query(&mut c)
         .unwrap();
     assert!(matches!(r, Value::Array(ref v) if v.len() == 2), "{r:?}");
-    assert_eq!(c.get::<_, Option<String>>("in3").unwrap().as_deref(), Some("x"));
+    assert_eq!(
+        c.get::<_, Option<String>>("in3").unwrap().as_deref(),
+        Some("x")
+    );
     cmd("SELECT").arg(0).exec(&mut c).unwrap();
     assert_eq!(c.get::<_, Option<String>>("in3").unwrap(), None);
 }
@@ -109,7 +112,11 @@ fn errors_match_redis() {
     let mut c = server.redis();
     assert_eq!(c.get::<_, String>("k").unwrap(), "2");
     // Arity errors of the transaction commands themselves.
-    for (name, args) in [("watch", vec![]), ("unwatch", vec!["x"]), ("multi", vec!["x"])] {
+    for (name, args) in [
+        ("watch", vec![]),
+        ("unwatch", vec!["x"]),
+        ("multi", vec!["x"]),
+    ] {
         let e = err_text(cmd(name).arg(&args).query::<Value>(&mut c).unwrap_err());
         assert!(
             e.contains(&format!("wrong number of arguments for '{name}' command")),
@@ -147,7 +154,10 @@ fn runtime_errors_do_not_stop_the_others_and_write_nothing() {
 
 /// Sends WATCH/MULTI/PING/EXEC and returns what EXEC answered (raw).
 fn exec_after(s: &mut std::net::TcpStream) -> Vec<u8> {
-    send(s, b"*1\r\n$5\r\nMULTI\r\n*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nEXEC\r\n");
+    send(
+        s,
+        b"*1\r\n$5\r\nMULTI\r\n*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nEXEC\r\n",
+    );
     let head = common::read_exact(s, b"+OK\r\n+QUEUED\r\n".len());
     assert_eq!(head, b"+OK\r\n+QUEUED\r\n");
     let first = common::read_exact(s, 5);
@@ -249,11 +259,7 @@ fn watch_aborts_on_writes_flush_and_expiry() {
     other.set::<_, _, ()>("c", "1").unwrap();
     assert_eq!(exec_after(&mut s), ABORTED);
     // An aborted EXEC wrote nothing.
-    roundtrip(
-        &mut s,
-        b"*2\r\n$5\r\nWATCH\r\n$1\r\nw\r\n",
-        b"+OK\r\n",
-    );
+    roundtrip(&mut s, b"*2\r\n$5\r\nWATCH\r\n$1\r\nw\r\n", b"+OK\r\n");
     other.set::<_, _, ()>("w", "theirs").unwrap();
     roundtrip(
         &mut s,
@@ -340,11 +346,8 @@ fn exec_is_atomic_for_other_clients() {
     let mut r = server.redis();
     let mut reads = 0;
     while writers.iter().any(|w| !w.is_finished()) && Instant::now() < deadline {
-        let (a, b): (Option<i64>, Option<i64>) = redis::cmd("MGET")
-            .arg("a")
-            .arg("b")
-            .query(&mut r)
-            .unwrap();
+        let (a, b): (Option<i64>, Option<i64>) =
+            redis::cmd("MGET").arg("a").arg("b").query(&mut r).unwrap();
         assert_eq!(a, b, "a transaction was seen half-applied");
         reads += 1;
     }

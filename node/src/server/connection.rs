@@ -74,7 +74,20 @@ pub async fn serve(state: Arc<ServerState>, stream: TcpStream, handle: Arc<Clien
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbuf: BytesMut::with_capacity(READ_CHUNK),
     };
-    let result = conn.run().await;
+    let result = match conn.run().await {
+        // Killed by a publisher: over the pub/sub output limit.
+        Close::Requested
+            if conn
+                .client
+                .pubsub
+                .as_ref()
+                .is_some_and(|s| s.mailbox.overflowed()) =>
+        {
+            Stats::add(&state.stats.output_buffer_limit_disconnections, 1);
+            Close::OutputBufferLimit
+        }
+        other => other,
+    };
     let id = conn.client.id();
     match result {
         Close::Eof | Close::Requested => debug!(client = id, "connection closed"),
@@ -109,7 +122,7 @@ impl Connection {
                 return close;
             }
             if handle.is_killed() {
-                return self.killed_reason();
+                return Close::Requested;
             }
             let (limit, timeout) = {
                 let c = self.state.config();
@@ -160,24 +173,12 @@ impl Connection {
                     }
                     continue;
                 }
-                _ = handle.killed() => return self.killed_reason(),
+                _ = handle.killed() => return Close::Requested,
             };
             if n == 0 {
                 return Close::Eof;
             }
             Stats::add(&self.state.stats.net_input_bytes, n as u64);
-        }
-    }
-
-    /// Why a killed client is closed: a publisher found it over its pub/sub output
-    /// limit, or CLIENT KILL / shutdown.
-    fn killed_reason(&self) -> Close {
-        match &self.client.pubsub {
-            Some(s) if s.mailbox.overflowed() => {
-                Stats::add(&self.state.stats.output_buffer_limit_disconnections, 1);
-                Close::OutputBufferLimit
-            }
-            _ => Close::Requested,
         }
     }
 
