@@ -44,6 +44,8 @@ mod client;
 mod command;
 mod config;
 mod connection;
+mod geo;
+mod geohash;
 mod hash;
 mod info;
 mod keys;
@@ -55,6 +57,7 @@ mod spec;
 mod string;
 mod table;
 mod util;
+mod zset;
 
 pub use multi::{dispatch, on_disconnect};
 pub use spec::{CommandSpec, Flag, Group, Handler};
@@ -83,6 +86,8 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     multi::COMMANDS,
     hash::COMMANDS,
     set::COMMANDS,
+    zset::COMMANDS,
+    geo::COMMANDS,
 ];
 
 /// What the connection must do after sending (or instead of sending) a reply.
