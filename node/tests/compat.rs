@@ -49,8 +49,12 @@ mod common;
 mod connection;
 #[path = "compat/keys.rs"]
 mod keys;
+#[path = "compat/pubsub.rs"]
+mod pubsub;
 #[path = "compat/strings.rs"]
 mod strings;
+#[path = "compat/transactions.rs"]
+mod transactions;
 
 const REDIS_SERVER: &str = "/usr/bin/redis-server";
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -562,6 +566,8 @@ macro_rules! family {
 family!(connection);
 family!(strings);
 family!(keys);
+family!(transactions);
+family!(pubsub);
 
 #[test]
 fn comparator_modes() {
