@@ -140,7 +140,16 @@ impl Counter {
     #[must_use]
     pub fn incr_delta(&self, dot: Dot, int: i64, float: f64) -> Counter {
         let r = dot.region();
-        let e = match find(&self.entries, r) {
+        // A run whose every increment a reset has cancelled is not continued: the next
+        // increment starts a new run. The new entry supersedes the old one everywhere
+        // (higher seq) and floors of the old run never touch it; this keeps float totals
+        // from carrying the precision error of `entry - floor` after large old totals.
+        let live = |e: &&CounterEntry| match find(&self.floors, r) {
+            Some(f) if f.run == e.run => f.seq < e.seq,
+            Some(f) => f.run < e.run,
+            None => true,
+        };
+        let e = match find(&self.entries, r).filter(live) {
             Some(e) => CounterEntry {
                 region: r,
                 run: e.run,

@@ -205,17 +205,7 @@ impl<'a> Write<'a> {
         let fresh = self.prepare(key, Kind::String)?;
         let (dot, hlc) = self.stamp();
         let mut ctx = CausalContext::new();
-        let mut cur = self.str_field(key);
-        if !own_run_live(&cur, dot.region()) {
-            // Everything this region ever added here was cancelled by a reset it has seen
-            // (SET, DEL, expiry): start a new run (the counter's documented behaviour after
-            // GC) instead of extending the cumulative totals. A float total carried over
-            // would make `entry - floor` lose precision (`DEL k; INCRBYFLOAT k 0.1` read
-            // back as 0.1000000000004 after large earlier increments). The new entry
-            // replaces the old one everywhere (higher seq); the old floor cannot touch it
-            // (other run); causal delivery means every replica has the reset first.
-            cur = Field::Empty;
-        }
+        let cur = self.str_field(key);
         let mut d = cur.incr_delta(dot, int, float, &mut ctx);
         if fresh {
             d = d.with_created(dot, hlc);
@@ -307,21 +297,6 @@ impl<'a> Write<'a> {
             self.emit(dst, d, ctx);
         }
         true
-    }
-}
-
-/// Whether `region`'s counter entry in `f` still has a contribution no reset cancelled.
-fn own_run_live(f: &Field<crdt::Bytes>, region: crdt::RegionId) -> bool {
-    let Some(c) = f.counter() else {
-        return false;
-    };
-    let Some(e) = c.entries().iter().find(|e| e.region == region) else {
-        return false;
-    };
-    match c.floors().iter().find(|x| x.region == region) {
-        Some(fl) if fl.run == e.run => fl.seq < e.seq,
-        Some(fl) if fl.run > e.run => false,
-        _ => true,
     }
 }
 
