@@ -21,6 +21,26 @@ fn queue_and_exec() {
         b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nEXEC\r\n",
         b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n-ERR value is not an integer or out of range\r\n$1\r\nv\r\n",
     );
+    // CLIENT LIST shows the queue length while in MULTI.
+    roundtrip(
+        &mut s,
+        b"*1\r\n$5\r\nMULTI\r\n*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n",
+        b"+OK\r\n+QUEUED\r\n",
+    );
+    let list: String = cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut server.redis())
+        .unwrap();
+    assert!(
+        list.contains(" flags=x db=0 sub=0 psub=0 ssub=0 multi=1 "),
+        "{list}"
+    );
+    roundtrip(&mut s, b"*1\r\n$7\r\nDISCARD\r\n", b"+OK\r\n");
+    let list: String = cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut server.redis())
+        .unwrap();
+    assert!(!list.contains("multi=1"), "{list}");
     // Empty transaction.
     roundtrip(
         &mut s,

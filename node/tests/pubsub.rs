@@ -323,6 +323,18 @@ fn pubsub_introspection() {
         .concat(),
         b"-ERR unknown subcommand or wrong number of arguments for 'CHANNELS'. Try PUBSUB HELP.\r\n-ERR wrong number of arguments for 'pubsub|numpat' command\r\n-ERR unknown subcommand 'FOO'. Try PUBSUB HELP.\r\n-ERR wrong number of arguments for 'publish' command\r\n-ERR wrong number of arguments for 'spublish' command\r\n",
     );
+    // CLIENT LIST shows the subscriptions; INFO counts subscribers.
+    let list: String = cmd("CLIENT").arg("LIST").query(&mut c).unwrap();
+    assert!(
+        list.contains(" flags=P db=0 sub=2 psub=2 ssub=1 multi=-1 "),
+        "{list}"
+    );
+    assert!(
+        list.contains(" flags=P db=0 sub=1 psub=0 ssub=0 multi=-1 "),
+        "{list}"
+    );
+    let info: String = cmd("INFO").arg("clients").query(&mut c).unwrap();
+    assert!(info.contains("pubsub_clients:2\r\n"), "{info}");
     // INFO stats counts channels and patterns.
     let info: String = cmd("INFO").arg("stats").query(&mut c).unwrap();
     assert!(info.contains("pubsub_channels:2\r\n"), "{info}");

@@ -103,6 +103,18 @@ fn describe(server: &ServerState, c: &ClientHandle) -> String {
         n => server.commands.entry(n - 1).fullname.clone(),
     };
     let mut flags = String::new();
+    let (sub, psub, ssub) = (
+        c.sub.load(Relaxed),
+        c.psub.load(Relaxed),
+        c.ssub.load(Relaxed),
+    );
+    let multi = c.multi.load(Relaxed);
+    if sub + psub + ssub > 0 {
+        flags.push('P');
+    }
+    if multi >= 0 {
+        flags.push('x');
+    }
     if c.no_evict() {
         flags.push('e');
     }
@@ -115,8 +127,8 @@ fn describe(server: &ServerState, c: &ClientHandle) -> String {
     let qbuf = c.qbuf.load(Relaxed);
     let omem = c.omem.load(Relaxed);
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
-         multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
+         multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} \
          tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
@@ -127,6 +139,10 @@ fn describe(server: &ServerState, c: &ClientHandle) -> String {
         c.idle_secs(),
         flags,
         c.db(),
+        sub,
+        psub,
+        ssub,
+        multi,
         qbuf,
         omem,
         qbuf + omem,

@@ -132,7 +132,13 @@ pub fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             line("client_recent_max_output_buffer", &0);
             line("blocked_clients", &0);
             line("tracking_clients", &0);
-            line("pubsub_clients", &0);
+            let pubsub_clients = server
+                .clients
+                .all()
+                .iter()
+                .filter(|c| c.sub.load(Relaxed) + c.psub.load(Relaxed) + c.ssub.load(Relaxed) > 0)
+                .count();
+            line("pubsub_clients", &pubsub_clients);
             line("clients_in_timeout_table", &0);
             line("total_blocking_keys", &0);
         }

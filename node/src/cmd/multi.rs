@@ -27,6 +27,8 @@
 //! (Redis does not bound them): past it, the command is refused and EXEC fails with
 //! EXECABORT.
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use bytes::Bytes;
 
 use super::{args::is, CmdResult, CommandEntry, CommandSpec, Ctx, Flag, Group};
@@ -144,6 +146,8 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         multi
             .queue
             .push(args.iter().map(|a| Bytes::copy_from_slice(a)).collect());
+        let queued = multi.queue.len() as i64;
+        ctx.client.handle.multi.store(queued, Relaxed);
         return Reply::simple("QUEUED");
     }
     if !PUBSUB_ALLOWED.contains(&top) {
@@ -177,6 +181,7 @@ fn exec_arity_abort(ctx: &mut Ctx<'_>, err: Reply) -> Reply {
 /// Leaves MULTI and releases the watched keys.
 fn discard_state(server: &ServerState, client: &mut ClientState) {
     client.multi = None;
+    client.handle.multi.store(-1, Relaxed);
     unwatch_all(server, client);
 }
 
@@ -196,6 +201,7 @@ pub(super) fn reset(ctx: &mut Ctx<'_>) {
     if ctx.client.multi.is_some() || !ctx.client.watched.is_empty() {
         let w = std::mem::take(&mut ctx.client.watched);
         ctx.client.multi = None;
+        ctx.client.handle.multi.store(-1, Relaxed);
         let mut st = ctx.store();
         for k in w {
             st.unwatch(k.db, &k.key);
@@ -214,6 +220,7 @@ fn multi(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         return Err(Reply::err("MULTI calls can not be nested"));
     }
     ctx.client.multi = Some(Box::default());
+    ctx.client.handle.multi.store(0, Relaxed);
     Ok(Reply::ok())
 }
 
@@ -229,6 +236,7 @@ fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let Some(multi) = ctx.client.multi.take() else {
         return Err(Reply::err("EXEC without MULTI"));
     };
+    ctx.client.handle.multi.store(-1, Relaxed);
     let MultiState { queue, dirty, .. } = *multi;
     let server = ctx.server;
     let watched = std::mem::take(&mut ctx.client.watched);

@@ -189,7 +189,19 @@ fn do_subscribe(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind, word: &'static st
         }
         out.push(frame(word, Some(&name), kind.count(s)));
     }
+    publish_counts(ctx.client);
     Ok(Reply::Many(out))
+}
+
+/// Mirrors the subscription counts into the shared handle (CLIENT LIST).
+fn publish_counts(client: &ClientState) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (c, p, s) = client.pubsub.as_deref().map_or((0, 0, 0), |s| {
+        (s.channels.len(), s.patterns.len(), s.shard.len())
+    });
+    client.handle.sub.store(c, Relaxed);
+    client.handle.psub.store(p, Relaxed);
+    client.handle.ssub.store(s, Relaxed);
 }
 
 fn do_unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind, word: &'static str) -> CmdResult {
@@ -218,6 +230,7 @@ fn do_unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind, word: &'static 
         }
         out.push(frame(word, Some(&name), kind.count(s)));
     }
+    publish_counts(ctx.client);
     Ok(Reply::Many(out))
 }
 
@@ -346,5 +359,6 @@ pub(super) fn reset(ctx: &mut Ctx<'_>) {
 pub fn unsubscribe_all(server: &ServerState, client: &mut ClientState) {
     if let Some(s) = client.pubsub.take() {
         server.pubsub.remove_all(&s);
+        publish_counts(client);
     }
 }

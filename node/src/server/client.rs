@@ -6,7 +6,7 @@ use std::{
     collections::BTreeMap,
     net::SocketAddr,
     sync::{
-        atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed},
+        atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed},
         Arc, Mutex, MutexGuard,
     },
     time::Instant,
@@ -53,6 +53,14 @@ pub struct ClientHandle {
     pub qbuf: AtomicUsize,
     /// Pending output bytes.
     pub omem: AtomicUsize,
+    /// Channel subscriptions (CLIENT LIST `sub`).
+    pub sub: AtomicUsize,
+    /// Pattern subscriptions (CLIENT LIST `psub`).
+    pub psub: AtomicUsize,
+    /// Shard channel subscriptions (CLIENT LIST `ssub`).
+    pub ssub: AtomicUsize,
+    /// Commands queued in MULTI, -1 outside a transaction (CLIENT LIST `multi`).
+    pub multi: AtomicI64,
     killed: AtomicBool,
     kill_notify: Notify,
 }
@@ -75,6 +83,10 @@ impl ClientHandle {
             last_interaction_ms: AtomicU64::new(0),
             qbuf: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
+            sub: AtomicUsize::new(0),
+            psub: AtomicUsize::new(0),
+            ssub: AtomicUsize::new(0),
+            multi: AtomicI64::new(-1),
             killed: AtomicBool::new(false),
             kill_notify: Notify::new(),
         }
