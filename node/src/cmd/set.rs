@@ -577,7 +577,7 @@ pub(super) mod tests {
     struct Record(Arc<Mutex<Vec<OpDelta>>>);
 
     impl DeltaSink for Record {
-        fn emit(&mut self, op: &OpDelta) {
+        fn emit(&mut self, op: &OpDelta, _first_seq: u64) {
             self.0.lock().unwrap().push(op.clone());
         }
     }

@@ -27,8 +27,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Receives every op this region applies locally (replication, persistence).
 pub trait DeltaSink: Send {
-    /// Called once per local write op, after it is applied.
-    fn emit(&mut self, op: &OpDelta);
+    /// Called once per local write op, after it is applied. The op uses the region's
+    /// consecutive dots `first_seq..=op.dot.seq()`.
+    fn emit(&mut self, op: &OpDelta, first_seq: u64);
 }
 
 /// A sink that drops everything (a single region without persistence).
@@ -36,7 +37,7 @@ pub trait DeltaSink: Send {
 pub struct NoSink;
 
 impl DeltaSink for NoSink {
-    fn emit(&mut self, _op: &OpDelta) {}
+    fn emit(&mut self, _op: &OpDelta, _first_seq: u64) {}
 }
 
 /// The region's data store (see module docs).
@@ -377,12 +378,13 @@ impl Store {
     }
 
     fn finish_local(&mut self, op: OpDelta, extra_dots: &[Dot]) {
+        let first_seq = self.ks.peek_dot(self.region).seq();
         if !extra_dots.is_empty() {
             self.ks
                 .merge_ctx(&crdt::CausalContext::from_dots(extra_dots.iter().copied()));
         }
         self.ks.finish_op(op.dot);
-        self.sink.emit(&op);
+        self.sink.emit(&op, first_seq);
     }
 
     /// Deletes up to `budget` expired keys (observed-remove deletes that replicate).
@@ -427,7 +429,7 @@ mod tests {
     struct Record(Arc<Mutex<Vec<OpDelta>>>);
 
     impl DeltaSink for Record {
-        fn emit(&mut self, op: &OpDelta) {
+        fn emit(&mut self, op: &OpDelta, _first_seq: u64) {
             self.0.lock().unwrap().push(op.clone());
         }
     }
