@@ -1,0 +1,15 @@
+//! Compiles the `.proto` files under `proto/` with the pure-Rust `protox` compiler (no
+//! system `protoc`) and generates Rust code with `prost-build`.
+
+use std::error::Error;
+
+/// Every schema file, relative to the include root `proto/`.
+const FILES: &[&str] = &["meridian/wire/v1/wire.proto"];
+
+fn main() -> Result<(), Box<dyn Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let paths: Vec<String> = FILES.iter().map(|f| format!("proto/{f}")).collect();
+    let fds = protox::compile(&paths, ["proto"])?;
+    prost_build::Config::new().compile_fds(fds)?;
+    Ok(())
+}
