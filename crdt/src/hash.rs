@@ -49,6 +49,16 @@ impl ORHash {
     pub fn is_present(&self) -> bool {
         self.map.iter().any(|(_, f)| f.is_present())
     }
+    /// Number of stored fields, including fields kept only as metadata (O(1)).
+    pub fn entries_len(&self) -> usize {
+        self.map.entries_len()
+    }
+    /// The stored field at position `i` (`0..entries_len()`), in O(1): for random picks
+    /// (HRANDFIELD). It may be kept only as metadata (check [`Field::is_present`]).
+    /// Positions follow the map's iteration order and change when the hash changes.
+    pub fn nth(&self, i: usize) -> Option<(&Bytes, &Field<Bytes>)> {
+        self.map.nth(i)
+    }
     /// The underlying map.
     pub fn as_map(&self) -> &ORMap<Field<Bytes>> {
         &self.map

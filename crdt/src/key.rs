@@ -273,17 +273,104 @@ pub struct KeyExtra {
 }
 
 /// One key's CRDT state (see module docs). Canonical: slots sorted by kind, no bottom
-/// slot, `extra` only when needed.
-#[derive(Clone, PartialEq, Debug, Default, Serialize, Deserialize)]
+/// slot, the general form only when needed.
+///
+/// Encoded as the pair `(main: Option<Value>, extra: Option<KeyExtra>)`: the first slot,
+/// and the other slots with the expiry register when there are any.
+#[derive(Clone, PartialEq, Debug, Default)]
 pub struct Key {
+    repr: KeyRepr,
+}
+
+/// In-memory form of a [`Key`]: the common single-slot key without expiry costs one
+/// [`Value`] (40 bytes: the variants live in `Value`'s spare tag values), not a `Value`
+/// plus a pointer.
+#[derive(Clone, PartialEq, Debug, Default)]
+enum KeyRepr {
+    /// Nothing at all.
+    #[default]
+    Empty,
+    /// One slot, no expiry entry.
+    One(Value),
+    /// Anything else (never with no other slot and no expiry entry).
+    General(Box<KeyGeneral>),
+}
+
+#[derive(Clone, PartialEq, Debug)]
+struct KeyGeneral {
+    main: Option<Value>,
+    extra: KeyExtra,
+}
+
+#[derive(Serialize)]
+struct KeyWireRef<'a> {
+    main: Option<&'a Value>,
+    extra: Option<&'a KeyExtra>,
+}
+
+#[derive(Deserialize)]
+struct KeyWire {
     main: Option<Value>,
     extra: Option<Box<KeyExtra>>,
+}
+
+impl Serialize for Key {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        KeyWireRef {
+            main: self.main(),
+            extra: self.extra(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = KeyWire::deserialize(d)?;
+        Ok(Key::from_main_extra(w.main, w.extra.map(|x| *x)))
+    }
 }
 
 /// Marker stored in the expiry register by PERSIST.
 pub const PERSIST: u64 = 0;
 
 impl Key {
+    fn main(&self) -> Option<&Value> {
+        match &self.repr {
+            KeyRepr::Empty => None,
+            KeyRepr::One(v) => Some(v),
+            KeyRepr::General(g) => g.main.as_ref(),
+        }
+    }
+
+    fn extra(&self) -> Option<&KeyExtra> {
+        match &self.repr {
+            KeyRepr::General(g) => Some(&g.extra),
+            _ => None,
+        }
+    }
+
+    /// Builds the representation; `extra` is the caller's (already canonical) choice.
+    fn from_main_extra(main: Option<Value>, extra: Option<KeyExtra>) -> Key {
+        let repr = match (main, extra) {
+            (None, None) => KeyRepr::Empty,
+            (Some(v), None) => KeyRepr::One(v),
+            (main, Some(extra)) => KeyRepr::General(Box::new(KeyGeneral { main, extra })),
+        };
+        Key { repr }
+    }
+
+    fn into_main_extra(self) -> (Option<Value>, Option<KeyExtra>) {
+        match self.repr {
+            KeyRepr::Empty => (None, None),
+            KeyRepr::One(v) => (Some(v), None),
+            KeyRepr::General(g) => {
+                let g = *g;
+                (g.main, Some(g.extra))
+            }
+        }
+    }
+
     /// A key (or key delta) holding one value.
     pub fn from_value(v: Value) -> Key {
         Key::from_parts(vec![v], DotFun::default())
@@ -298,15 +385,16 @@ impl Key {
         let extra = if others.is_empty() && expiry.is_empty() {
             None
         } else {
-            Some(Box::new(KeyExtra { others, expiry }))
+            Some(KeyExtra { others, expiry })
         };
-        Key { main, extra }
+        Key::from_main_extra(main, extra)
     }
 
     fn into_parts(self) -> (Vec<Value>, DotFun<u64>) {
-        let mut slots: Vec<Value> = self.main.into_iter().collect();
+        let (main, extra) = self.into_main_extra();
+        let mut slots: Vec<Value> = main.into_iter().collect();
         let mut expiry = DotFun::default();
-        if let Some(x) = self.extra {
+        if let Some(x) = extra {
             slots.extend(x.others);
             expiry = x.expiry;
         }
@@ -315,9 +403,8 @@ impl Key {
 
     /// Every slot, sorted by kind.
     pub fn slots(&self) -> impl Iterator<Item = &Value> {
-        self.main
-            .iter()
-            .chain(self.extra.iter().flat_map(|x| x.others.iter()))
+        let others: &[Value] = self.extra().map_or(&[], |x| &x.others);
+        self.main().into_iter().chain(others.iter())
     }
 
     /// The slot of a kind, visible or not.
@@ -327,9 +414,9 @@ impl Key {
 
     /// The visible value: the present slot with the highest stamp.
     pub fn visible(&self) -> Option<&Value> {
-        match &self.extra {
-            None => self.main.as_ref().filter(|v| v.is_present()),
-            Some(x) if x.others.is_empty() => self.main.as_ref().filter(|v| v.is_present()),
+        match self.extra() {
+            None => self.main().filter(|v| v.is_present()),
+            Some(x) if x.others.is_empty() => self.main().filter(|v| v.is_present()),
             Some(_) => self
                 .slots()
                 .filter(|v| v.is_present())
@@ -339,7 +426,7 @@ impl Key {
 
     /// The expiry register's entries.
     pub fn expiry_entries(&self) -> &[(Dot, u64)] {
-        match &self.extra {
+        match self.extra() {
             Some(x) => x.expiry.entries(),
             None => &[],
         }
@@ -357,7 +444,7 @@ impl Key {
 
     /// Whether the key holds nothing at all (it can be dropped from the keyspace).
     pub fn is_bottom(&self) -> bool {
-        self.main.is_none() && self.extra.is_none()
+        matches!(self.repr, KeyRepr::Empty)
     }
 
     /// Delta of DEL: removes everything observed (all slots, expiry).
@@ -432,9 +519,9 @@ impl Key {
         let extra = if others.is_empty() && expiry.is_empty() {
             None
         } else {
-            Some(Box::new(KeyExtra { others, expiry }))
+            Some(KeyExtra { others, expiry })
         };
-        Key { main, extra }
+        Key::from_main_extra(main, extra)
     }
 
     fn join_impl(
@@ -444,21 +531,29 @@ impl Key {
         other_ctx: &CausalContext,
         delta: bool,
     ) {
-        // Fast path: one slot each, same kind, no expiry on either side.
-        if self.extra.is_none() && other.extra.is_none() {
-            if let (Some(a), Some(b)) = (&mut self.main, &other.main) {
-                if a.kind() == b.kind() {
-                    if delta {
-                        a.join_delta(ctx, b, other_ctx);
-                    } else {
-                        a.join(ctx, b, other_ctx);
-                    }
-                    if a.is_bottom() {
-                        self.main = None;
-                    }
-                    return;
+        // Fast paths: one slot each (or none here), same kind, no expiry on either side.
+        match (&mut self.repr, &other.repr) {
+            (KeyRepr::One(a), KeyRepr::One(b)) if a.kind() == b.kind() => {
+                if delta {
+                    a.join_delta(ctx, b, other_ctx);
+                } else {
+                    a.join(ctx, b, other_ctx);
                 }
+                if a.is_bottom() {
+                    self.repr = KeyRepr::Empty;
+                }
+                return;
             }
+            (KeyRepr::Empty, KeyRepr::One(b)) => {
+                // As the general path below: a new slot joins from bottom.
+                let mut n = Value::empty(b.kind());
+                n.join(ctx, b, other_ctx);
+                if !n.is_bottom() {
+                    self.repr = KeyRepr::One(n);
+                }
+                return;
+            }
+            _ => {}
         }
         let (mut slots, mut expiry) = std::mem::take(self).into_parts();
         let (other_slots, other_expiry) = other.clone().into_parts();

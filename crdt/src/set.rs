@@ -36,6 +36,11 @@ impl ORSet {
     pub fn members(&self) -> impl Iterator<Item = &Bytes> {
         self.map.iter().map(|(k, _)| k)
     }
+    /// The member at position `i` (`0..len()`), in O(1): for random picks (SPOP,
+    /// SRANDMEMBER). Positions follow [`ORSet::members`] and change when the set changes.
+    pub fn nth(&self, i: usize) -> Option<&Bytes> {
+        self.map.nth(i).map(|(k, _)| k)
+    }
     /// The underlying map (dots per member).
     pub fn as_map(&self) -> &ORMap<DotSet> {
         &self.map

@@ -58,6 +58,16 @@ impl ZSet {
     pub fn is_present(&self) -> bool {
         self.map.iter().any(|(_, f)| f.is_present())
     }
+    /// Number of stored members, including members kept only as metadata (O(1)).
+    pub fn entries_len(&self) -> usize {
+        self.map.entries_len()
+    }
+    /// The stored member at position `i` (`0..entries_len()`), in O(1): for random picks
+    /// (ZRANDMEMBER). It may be kept only as metadata ([`score_of`] is then `None`).
+    /// Positions follow the map's iteration order and change when the set changes.
+    pub fn nth(&self, i: usize) -> Option<(&Bytes, &Field<f64>)> {
+        self.map.nth(i)
+    }
     /// The underlying map.
     pub fn as_map(&self) -> &ORMap<Field<f64>> {
         &self.map
