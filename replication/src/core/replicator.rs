@@ -1,0 +1,1005 @@
+//! The per-region replication state machine (protocol described in [`crate::core`]).
+
+use crate::core::config::{Config, Start};
+use crate::core::data::{Data, SnapshotCursor};
+use crate::core::error::{CloseReason, ProtocolError, ReplError};
+use crate::core::oplog::{MemLog, OpLog};
+use crate::core::output::{Event, Output, TrimReason};
+use crate::core::status::{LinkState, PeerStatus, ReplicationStatus};
+use crate::msg::{LogEntry, Msg, PROTOCOL_VERSION};
+use crdt::keyspace::DATABASES;
+use crdt::{CausalContext, Dot, DotStore, RegionId, VersionVector};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Pending acks kept per peer until they become usable for stability.
+const GC_PENDING_MAX: usize = 16;
+/// Entries trimmed per tick at most (bounds one tick's work).
+const TRIM_PER_TICK_MAX: u64 = 1 << 20;
+
+/// What this region sends on a session's data stream.
+#[derive(Debug)]
+enum SendState {
+    /// No `Hello` from the peer yet.
+    AwaitHello,
+    /// Streaming log entries from `cursor`.
+    Streaming { cursor: u64 },
+    /// Sending a snapshot; afterwards stream from `log_pos` (the log end at the start).
+    Snapshot {
+        cursor: SnapshotCursor,
+        begin: CausalContext,
+        log_pos: u64,
+    },
+    /// A snapshot is needed; it starts when no incoming snapshot is open here.
+    FullPending,
+}
+
+/// One connection to a peer.
+#[derive(Debug)]
+struct Session {
+    /// Replication id of the first `Hello` on this link.
+    hello_id: Option<u64>,
+    /// What the peer has (or will have, for entries sent): its hello, acks, snapshot and
+    /// entries both ways. Entries at or below it are never sent.
+    known: VersionVector,
+    send: SendState,
+    /// Context of an open snapshot from the peer.
+    incoming: Option<CausalContext>,
+    /// Entries sent and not yet acknowledged: (origin, last seq, bytes).
+    inflight: VecDeque<(RegionId, u64, u64)>,
+    inflight_bytes: u64,
+    last_heard_ms: u64,
+    last_heartbeat_ms: u64,
+    last_ack_ms: u64,
+    last_ack: Option<(VersionVector, VersionVector)>,
+    recv_bytes_since_ack: u64,
+}
+
+/// What this region remembers about a peer across sessions.
+#[derive(Debug, Default)]
+struct Peer {
+    replication_id: Option<u64>,
+    acked_applied: VersionVector,
+    acked_durable: VersionVector,
+    has_acked: bool,
+    /// Latest durable ack usable for stability (this session only).
+    gc_ack: Option<VersionVector>,
+    /// Later acks, waiting until this region applied the peer's own ops they cover.
+    gc_pending: VecDeque<VersionVector>,
+    partial_resyncs: u64,
+    full_resyncs_sent: u64,
+    full_resyncs_received: u64,
+    last_heartbeat_peer_ms: Option<u64>,
+    last_heard_ms: Option<u64>,
+    session: Option<Session>,
+}
+
+/// One region's replication core. Generic over its op log (default: [`MemLog`]).
+///
+/// Drive it with the `on_*` inputs and drain [`Replicator::poll_output`] after each one.
+/// The region's data is passed to every input that needs it (`&mut dyn Data`).
+#[derive(Debug)]
+pub struct Replicator<L: OpLog = MemLog> {
+    cfg: Config,
+    log: L,
+    now_ms: u64,
+    durable: VersionVector,
+    peers: BTreeMap<RegionId, Peer>,
+    out: VecDeque<Output>,
+    /// After a loss of history: the hellos heard so far (writes wait for all of them).
+    recovery: Option<BTreeMap<RegionId, VersionVector>>,
+    /// Per origin, the highest dot merged from snapshot chunks.
+    taint: VersionVector,
+    own_last_seq: u64,
+    last_gc_ms: u64,
+    last_stable: Option<VersionVector>,
+}
+
+impl<L: OpLog> Replicator<L> {
+    /// A replicator for `cfg` over `log` (empty, or restored with the data for
+    /// [`Start::Restored`]).
+    pub fn new(cfg: Config, log: L, start: Start) -> Result<Replicator<L>, ReplError> {
+        cfg.validate()?;
+        let peers = cfg.peers.iter().map(|&p| (p, Peer::default())).collect();
+        let (durable, recovery) = match start {
+            Start::Fresh => (VersionVector::new(), None),
+            Start::Restored { durable } => (durable, None),
+            Start::LostHistory => (VersionVector::new(), Some(BTreeMap::new())),
+        };
+        let own_last_seq = durable.get(cfg.region);
+        Ok(Replicator {
+            cfg,
+            log,
+            now_ms: 0,
+            durable,
+            peers,
+            out: VecDeque::new(),
+            recovery,
+            taint: VersionVector::new(),
+            own_last_seq,
+            last_gc_ms: 0,
+            last_stable: None,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The op log.
+    pub fn log(&self) -> &L {
+        &self.log
+    }
+
+    /// The next output, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    fn send(&mut self, peer: RegionId, msg: Msg) {
+        self.out.push_back(Output::Send { peer, msg });
+    }
+
+    fn event(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    fn durable_vv(&self, data: &dyn Data) -> VersionVector {
+        if self.cfg.persistence {
+            self.durable.clone()
+        } else {
+            data.applied()
+        }
+    }
+
+    fn known_origin(&self, r: RegionId) -> bool {
+        r == self.cfg.region || self.peers.contains_key(&r)
+    }
+
+    /// Whether the node may accept local writes now. False while a region that lost its
+    /// history has not heard from every peer and caught up with them, and while state
+    /// merged from a snapshot holds dots this region has not applied yet (a local op
+    /// built on it would carry those dots in its context without the region having
+    /// applied the ops that made them: not a causal delivery for the receivers).
+    pub fn local_writes_allowed(&self, data: &dyn Data) -> bool {
+        self.recovery.is_none() && self.taint.leq(&data.applied())
+    }
+
+    /// Input: a local write, already applied to the data (the node's `DeltaSink`).
+    pub fn on_local_op(&mut self, entry: LogEntry) -> Result<(), ReplError> {
+        if entry.origin != self.cfg.region {
+            return Err(ReplError::ForeignOrigin {
+                region: self.cfg.region,
+                got: entry.origin,
+            });
+        }
+        if entry.first_seq != self.own_last_seq + 1 || entry.last_seq < entry.first_seq {
+            return Err(ReplError::SeqOrder {
+                last: self.own_last_seq,
+                first_seq: entry.first_seq,
+                last_seq: entry.last_seq,
+            });
+        }
+        self.own_last_seq = entry.last_seq;
+        self.log.append(entry, self.now_ms);
+        self.pump_all(false);
+        Ok(())
+    }
+
+    /// Input: persistence made everything up to `vv` durable.
+    pub fn on_durable(&mut self, vv: &VersionVector) {
+        self.durable.join(vv);
+        self.pump_all(false);
+    }
+
+    /// Input: a link to `peer` is up; sends our `Hello`.
+    pub fn on_connected(&mut self, peer: RegionId, data: &dyn Data) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            self.out.push_back(Output::Close {
+                peer,
+                reason: CloseReason::Protocol(ProtocolError::UnknownPeer(peer)),
+            });
+            return;
+        };
+        p.gc_ack = None;
+        p.gc_pending.clear();
+        p.session = Some(Session {
+            hello_id: None,
+            known: VersionVector::new(),
+            send: SendState::AwaitHello,
+            incoming: None,
+            inflight: VecDeque::new(),
+            inflight_bytes: 0,
+            last_heard_ms: self.now_ms,
+            last_heartbeat_ms: self.now_ms,
+            last_ack_ms: self.now_ms,
+            last_ack: None,
+            recv_bytes_since_ack: 0,
+        });
+        let hello = Msg::Hello {
+            version: PROTOCOL_VERSION,
+            region: self.cfg.region,
+            replication_id: self.cfg.replication_id,
+            applied: data.applied(),
+        };
+        self.send(peer, hello);
+    }
+
+    /// Input: the link to `peer` is down (idempotent).
+    pub fn on_disconnected(&mut self, peer: RegionId) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.session = None;
+            p.gc_ack = None;
+            p.gc_pending.clear();
+        }
+    }
+
+    fn close(&mut self, peer: RegionId, reason: CloseReason) {
+        self.on_disconnected(peer);
+        self.out.push_back(Output::Close { peer, reason });
+    }
+
+    /// Input: a message from `peer`.
+    pub fn on_message(&mut self, peer: RegionId, msg: Msg, data: &mut dyn Data) {
+        if !self.peers.contains_key(&peer) {
+            self.out.push_back(Output::Close {
+                peer,
+                reason: CloseReason::Protocol(ProtocolError::UnknownPeer(peer)),
+            });
+            return;
+        }
+        let now = self.now_ms;
+        let p = self.peers.get_mut(&peer).expect("checked");
+        let Some(s) = p.session.as_mut() else {
+            return; // stale message of a closed link
+        };
+        s.last_heard_ms = now;
+        p.last_heard_ms = Some(now);
+        let r = match msg {
+            Msg::Hello {
+                version,
+                region,
+                replication_id,
+                applied,
+            } => self.on_hello(peer, version, region, replication_id, applied, data),
+            Msg::Ops(entries) => self.on_ops(peer, entries, data),
+            Msg::SnapshotBegin { ctx } => {
+                self.on_snapshot_begin(peer, ctx);
+                Ok(())
+            }
+            Msg::SnapshotChunk(keys) => self.on_snapshot_chunk(peer, keys, data),
+            Msg::SnapshotEnd => self.on_snapshot_end(peer, data),
+            Msg::Ack { applied, durable } => {
+                self.on_ack(peer, applied, durable, data);
+                Ok(())
+            }
+            Msg::Heartbeat { now_ms } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.last_heartbeat_peer_ms = Some(now_ms);
+                }
+                Ok(())
+            }
+            Msg::Publish {
+                origin,
+                channel,
+                message,
+                shard,
+            } => {
+                self.out.push_back(Output::Publish {
+                    origin,
+                    channel,
+                    message,
+                    shard,
+                });
+                Ok(())
+            }
+        };
+        if let Err(e) = r {
+            self.close(peer, CloseReason::Protocol(e));
+        }
+    }
+
+    fn session(&mut self, peer: RegionId) -> Option<&mut Session> {
+        self.peers.get_mut(&peer)?.session.as_mut()
+    }
+
+    fn on_hello(
+        &mut self,
+        peer: RegionId,
+        version: u32,
+        region: RegionId,
+        replication_id: u64,
+        applied: VersionVector,
+        data: &dyn Data,
+    ) -> Result<(), ProtocolError> {
+        if version != PROTOCOL_VERSION {
+            return Err(ProtocolError::Version {
+                got: version,
+                want: PROTOCOL_VERSION,
+            });
+        }
+        if region != peer {
+            return Err(ProtocolError::WrongRegion {
+                claimed: region,
+                link: peer,
+            });
+        }
+        let p = self.peers.get_mut(&peer).expect("checked");
+        let s = p.session.as_mut().expect("checked");
+        if let Some(first) = s.hello_id {
+            if first != replication_id {
+                return Err(ProtocolError::ReplicationIdChanged {
+                    first,
+                    got: replication_id,
+                });
+            }
+            // A duplicate (or old) hello: it only tells what the peer had; nothing restarts.
+            s.known.join(&applied);
+            return Ok(());
+        }
+        s.hello_id = Some(replication_id);
+        s.known.join(&applied);
+        let lost = p.replication_id.is_some_and(|id| id != replication_id);
+        p.replication_id = Some(replication_id);
+        // The hello is the truth about what the peer applied now.
+        p.acked_applied = applied.clone();
+        if lost {
+            p.acked_durable = VersionVector::new();
+            p.has_acked = false;
+            self.event(Event::PeerHistoryLost {
+                peer,
+                replication_id,
+            });
+        }
+        if let Some(h) = self.recovery.as_mut() {
+            h.entry(peer).or_default().join(&applied);
+        }
+        self.start_stream(peer, data);
+        Ok(())
+    }
+
+    /// Answers a handshake: partial resync from the log when it reaches back far enough
+    /// for every origin, else a full resync.
+    fn start_stream(&mut self, peer: RegionId, data: &dyn Data) {
+        let floor = self.log.floor();
+        let regions: Vec<RegionId> = std::iter::once(self.cfg.region)
+            .chain(self.cfg.peers.iter().copied())
+            .collect();
+        let s = self.peers.get_mut(&peer).and_then(|p| p.session.as_mut());
+        let Some(s) = s else { return };
+        if floor.leq(&s.known) {
+            let cursor = regions
+                .iter()
+                .filter_map(|&r| self.log.first_after(r, s.known.get(r)))
+                .min()
+                .unwrap_or_else(|| self.log.end());
+            s.send = SendState::Streaming { cursor };
+            self.peers.get_mut(&peer).expect("peer").partial_resyncs += 1;
+            self.event(Event::PartialResync { peer });
+            self.pump_ops(peer, false);
+        } else {
+            s.send = SendState::FullPending;
+            self.try_start_full(peer, data);
+        }
+    }
+
+    fn receiving_snapshot(&self) -> bool {
+        self.peers
+            .values()
+            .any(|p| p.session.as_ref().is_some_and(|s| s.incoming.is_some()))
+    }
+
+    fn try_start_full(&mut self, peer: RegionId, data: &dyn Data) {
+        if self.receiving_snapshot() {
+            return; // its end raises the floor; start after it
+        }
+        let log_pos = self.log.end();
+        let Some(s) = self.session(peer) else { return };
+        if !matches!(s.send, SendState::FullPending) {
+            return;
+        }
+        let begin = data.ctx();
+        s.send = SendState::Snapshot {
+            cursor: SnapshotCursor::default(),
+            begin: begin.clone(),
+            log_pos,
+        };
+        self.peers.get_mut(&peer).expect("peer").full_resyncs_sent += 1;
+        self.event(Event::FullResyncStarted { peer });
+        self.send(peer, Msg::SnapshotBegin { ctx: begin });
+    }
+
+    fn on_ops(
+        &mut self,
+        peer: RegionId,
+        entries: Vec<LogEntry>,
+        data: &mut dyn Data,
+    ) -> Result<(), ProtocolError> {
+        let max = self.cfg.batch_ops_max.saturating_mul(4);
+        if entries.len() > max {
+            return Err(ProtocolError::TooLarge {
+                what: "ops batch",
+                len: entries.len(),
+                max,
+            });
+        }
+        if self.session(peer).is_some_and(|s| s.incoming.is_some()) {
+            return Err(ProtocolError::OpsInSnapshot);
+        }
+        let mut applied = data.applied();
+        let mut any = false;
+        let mut bytes = 0u64;
+        let mut result = Ok(());
+        for e in entries {
+            if let Err(err) = self.check_entry(&e, &applied) {
+                result = Err(err);
+                break;
+            }
+            bytes += e.op.len() as u64;
+            let (origin, last) = (e.origin, e.last_seq);
+            if last > applied.get(origin) {
+                let op = match crdt::codec::decode_op(&e.op) {
+                    Ok(op) => op,
+                    Err(err) => {
+                        result = Err(err.into());
+                        break;
+                    }
+                };
+                if op.dot != Dot::new(origin, last) {
+                    result = Err(ProtocolError::OpMismatch {
+                        origin,
+                        last_seq: last,
+                        op_region: op.dot.region(),
+                        op_seq: op.dot.seq(),
+                    });
+                    break;
+                }
+                data.apply(&op);
+                applied.raise(origin, last);
+                if origin == self.cfg.region {
+                    self.own_last_seq = self.own_last_seq.max(last);
+                }
+                self.log.append(e, self.now_ms);
+                any = true;
+            }
+            if let Some(s) = self.session(peer) {
+                s.known.raise(origin, last);
+            }
+        }
+        if let Some(s) = self.session(peer) {
+            s.recv_bytes_since_ack += bytes;
+        }
+        if any {
+            self.check_recovery(data);
+            self.pump_all(false);
+        }
+        let threshold_bytes = self.cfg.inflight_bytes_max as u64;
+        let ack_now = self
+            .session(peer)
+            .is_some_and(|s| s.recv_bytes_since_ack * 2 >= threshold_bytes);
+        if result.is_ok() && ack_now {
+            self.send_ack(peer, data);
+        }
+        result
+    }
+
+    /// An entry is a duplicate (entirely applied: skipped), new (starts right after what
+    /// is applied from its origin), or a protocol violation.
+    fn check_entry(&self, e: &LogEntry, applied: &VersionVector) -> Result<(), ProtocolError> {
+        if !self.known_origin(e.origin) {
+            return Err(ProtocolError::UnknownOrigin(e.origin));
+        }
+        if e.first_seq == 0 || e.last_seq < e.first_seq || e.last_seq > crdt::dot::SEQ_MAX {
+            return Err(ProtocolError::BadRange {
+                origin: e.origin,
+                first_seq: e.first_seq,
+                last_seq: e.last_seq,
+            });
+        }
+        let a = applied.get(e.origin);
+        if e.last_seq <= a || e.first_seq == a + 1 {
+            Ok(())
+        } else {
+            Err(ProtocolError::Gap {
+                origin: e.origin,
+                first_seq: e.first_seq,
+                last_seq: e.last_seq,
+                applied: a,
+            })
+        }
+    }
+
+    fn on_snapshot_begin(&mut self, peer: RegionId, ctx: CausalContext) {
+        let p = self.peers.get_mut(&peer).expect("checked");
+        p.full_resyncs_received += 1;
+        let s = p.session.as_mut().expect("checked");
+        s.known.join(ctx.vv());
+        // A new begin abandons an open snapshot: keys merged so far are harmless.
+        s.incoming = Some(ctx);
+        self.event(Event::SnapshotReceiving { peer });
+    }
+
+    fn on_snapshot_chunk(
+        &mut self,
+        peer: RegionId,
+        keys: Vec<(u8, Vec<u8>, Vec<u8>)>,
+        data: &mut dyn Data,
+    ) -> Result<(), ProtocolError> {
+        let max = self.cfg.snapshot_chunk_keys_max.saturating_mul(4);
+        if keys.len() > max {
+            return Err(ProtocolError::TooLarge {
+                what: "snapshot chunk",
+                len: keys.len(),
+                max,
+            });
+        }
+        let s = self.session(peer).expect("checked");
+        let Some(ctx) = s.incoming.clone() else {
+            return Err(ProtocolError::NoSnapshot("snapshot chunk"));
+        };
+        for (db, key, state) in keys {
+            if db as usize >= DATABASES {
+                return Err(ProtocolError::BadDatabase(db));
+            }
+            let k = crdt::codec::decode_key(&state)?;
+            let taint = &mut self.taint;
+            k.for_each_dot(&mut |d| taint.raise(d.region(), d.seq()));
+            data.merge_key(db, &key, &k, &ctx);
+        }
+        Ok(())
+    }
+
+    fn on_snapshot_end(
+        &mut self,
+        peer: RegionId,
+        data: &mut dyn Data,
+    ) -> Result<(), ProtocolError> {
+        let s = self.session(peer).expect("checked");
+        let Some(ctx) = s.incoming.take() else {
+            return Err(ProtocolError::NoSnapshot("snapshot end"));
+        };
+        let before = data.applied();
+        data.merge_ctx(&ctx);
+        let after = data.applied();
+        // The ops of the jump never enter the log: it can no longer serve them.
+        let jump = VersionVector::from_pairs(after.iter().filter(|&(r, n)| n > before.get(r)));
+        self.log.raise_floor(&jump);
+        self.own_last_seq = self.own_last_seq.max(after.get(self.cfg.region));
+        self.event(Event::SnapshotMerged { peer });
+        // Sessions the raised floor leaves behind need a snapshot themselves; pending
+        // ones can start now.
+        let floor = self.log.floor();
+        let ids: Vec<RegionId> = self.peers.keys().copied().collect();
+        for id in ids {
+            if let Some(s) = self.session(id) {
+                let restart = match &s.send {
+                    SendState::Streaming { .. } => !floor.leq(&s.known),
+                    SendState::Snapshot { .. } => true,
+                    _ => false,
+                };
+                if restart {
+                    s.send = SendState::FullPending;
+                }
+                if matches!(s.send, SendState::FullPending) {
+                    self.try_start_full(id, data);
+                }
+            }
+        }
+        self.check_recovery(data);
+        self.send_ack(peer, data);
+        Ok(())
+    }
+
+    fn on_ack(
+        &mut self,
+        peer: RegionId,
+        applied: VersionVector,
+        durable: VersionVector,
+        data: &dyn Data,
+    ) {
+        let p = self.peers.get_mut(&peer).expect("checked");
+        p.acked_applied.join(&applied);
+        p.acked_durable.join(&durable);
+        p.has_acked = true;
+        if p.gc_pending.len() >= GC_PENDING_MAX {
+            p.gc_pending.pop_back();
+        }
+        p.gc_pending.push_back(durable);
+        let s = p.session.as_mut().expect("checked");
+        s.known.join(&applied);
+        while let Some(&(o, last, b)) = s.inflight.front() {
+            if applied.get(o) < last {
+                break;
+            }
+            s.inflight.pop_front();
+            s.inflight_bytes -= b;
+        }
+        self.promote_gc_acks(data);
+        self.pump_ops(peer, false);
+    }
+
+    /// An ack from peer P is usable for stability once this region applied P's own ops
+    /// up to the ack's P component: every op concurrent with a dot the ack covers was
+    /// issued by some region R before R applied that dot, so it is covered by R's own
+    /// component of R's ack — and is then applied here.
+    fn promote_gc_acks(&mut self, data: &dyn Data) {
+        let applied = data.applied();
+        for (&id, p) in self.peers.iter_mut() {
+            while let Some(a) = p.gc_pending.front() {
+                if a.get(id) > applied.get(id) {
+                    break;
+                }
+                p.gc_ack = p.gc_pending.pop_front();
+            }
+        }
+    }
+
+    fn send_ack(&mut self, peer: RegionId, data: &dyn Data) {
+        let applied = data.applied();
+        let durable = self.durable_vv(data);
+        let now = self.now_ms;
+        let Some(s) = self.session(peer) else { return };
+        s.last_ack_ms = now;
+        s.recv_bytes_since_ack = 0;
+        s.last_ack = Some((applied.clone(), durable.clone()));
+        self.send(peer, Msg::Ack { applied, durable });
+    }
+
+    fn check_recovery(&mut self, data: &dyn Data) {
+        let Some(h) = &self.recovery else { return };
+        if h.len() < self.cfg.peers.len() {
+            return;
+        }
+        let mut want = VersionVector::new();
+        for v in h.values() {
+            want.join(v);
+        }
+        if want.leq(&data.applied()) {
+            self.recovery = None;
+            self.event(Event::Recovered);
+        }
+    }
+
+    fn pump_all(&mut self, flush: bool) {
+        let ids: Vec<RegionId> = self.peers.keys().copied().collect();
+        for id in ids {
+            self.pump_ops(id, flush);
+        }
+    }
+
+    /// Sends log entries the peer lacks, in log order, within the batch and in-flight
+    /// bounds. A partial batch waits up to `batch_delay_ms` unless `flush`.
+    fn pump_ops(&mut self, peer: RegionId, flush: bool) {
+        let region = self.cfg.region;
+        let gate = self.cfg.persistence.then(|| self.durable.get(region));
+        let (start, end) = (self.log.start(), self.log.end());
+        let floor = self.log.floor();
+        let now = self.now_ms;
+        let cfg = &self.cfg;
+        let log = &self.log;
+        let Some(s) = self.peers.get_mut(&peer).and_then(|p| p.session.as_mut()) else {
+            return;
+        };
+        let SendState::Streaming { cursor } = &mut s.send else {
+            return;
+        };
+        if *cursor < start {
+            if floor.leq(&s.known) {
+                *cursor = start;
+            } else {
+                s.send = SendState::FullPending; // started by the next tick
+                return;
+            }
+        }
+        let mut batches = Vec::new();
+        loop {
+            if s.inflight_bytes >= cfg.inflight_bytes_max as u64
+                || s.inflight.len() >= cfg.inflight_ops_max
+            {
+                break;
+            }
+            let mut pos = *cursor;
+            let mut first = *cursor;
+            let mut take: Vec<(u64, crate::core::oplog::EntryMeta)> = Vec::new();
+            let mut bytes = 0u64;
+            let mut bounded = false;
+            while pos < end {
+                let m = log.meta(pos).expect("retained");
+                if m.last_seq <= s.known.get(m.origin) {
+                    pos += 1;
+                    if take.is_empty() {
+                        first = pos;
+                    }
+                    continue;
+                }
+                if gate.is_some_and(|g| m.origin == region && m.last_seq > g) {
+                    break; // own op not durable yet: nothing after it leaves either
+                }
+                if !take.is_empty()
+                    && (take.len() >= cfg.batch_ops_max
+                        || bytes + m.bytes > cfg.batch_bytes_max as u64
+                        || s.inflight_bytes + bytes + m.bytes > cfg.inflight_bytes_max as u64
+                        || s.inflight.len() + take.len() >= cfg.inflight_ops_max)
+                {
+                    bounded = true;
+                    break;
+                }
+                take.push((pos, m));
+                bytes += m.bytes;
+                pos += 1;
+            }
+            if take.is_empty() {
+                *cursor = first;
+                break;
+            }
+            let waited = now.saturating_sub(take[0].1.appended_at_ms);
+            if !bounded && !flush && cfg.batch_delay_ms > 0 && waited < cfg.batch_delay_ms {
+                *cursor = first;
+                break;
+            }
+            let mut batch = Vec::with_capacity(take.len());
+            for (p, m) in take {
+                batch.push(log.read(p).expect("retained"));
+                s.known.raise(m.origin, m.last_seq);
+                s.inflight.push_back((m.origin, m.last_seq, m.bytes));
+                s.inflight_bytes += m.bytes;
+            }
+            *cursor = pos;
+            batches.push(batch);
+            if !bounded {
+                break;
+            }
+        }
+        for b in batches {
+            self.send(peer, Msg::Ops(b));
+        }
+    }
+
+    /// Input: time passed (`now_ms` from the shell's clock; never goes back here).
+    pub fn on_tick(&mut self, now_ms: u64, data: &mut dyn Data) {
+        self.now_ms = self.now_ms.max(now_ms);
+        let now = self.now_ms;
+        let ids: Vec<RegionId> = self.peers.keys().copied().collect();
+        let (timeout_ms, heartbeat_ms) = (self.cfg.peer_timeout_ms, self.cfg.heartbeat_interval_ms);
+        // Liveness.
+        for &id in &ids {
+            let Some(s) = self.session(id) else { continue };
+            let silent_ms = now.saturating_sub(s.last_heard_ms);
+            if silent_ms >= timeout_ms {
+                self.close(id, CloseReason::Timeout { silent_ms });
+                continue;
+            }
+            if now.saturating_sub(s.last_heartbeat_ms) >= heartbeat_ms {
+                s.last_heartbeat_ms = now;
+                self.send(id, Msg::Heartbeat { now_ms: now });
+            }
+        }
+        self.promote_gc_acks(data);
+        // Data streams: pending snapshots, snapshot chunks, delayed batches.
+        for &id in &ids {
+            if self
+                .session(id)
+                .is_some_and(|s| matches!(s.send, SendState::FullPending))
+            {
+                self.try_start_full(id, data);
+            }
+            self.pump_snapshot(id, data);
+            self.pump_ops(id, true);
+        }
+        // Acks: when something changed, and at least every `ack_interval_ms`.
+        let applied = data.applied();
+        let durable = self.durable_vv(data);
+        for &id in &ids {
+            let Some(s) = self.session(id) else { continue };
+            let changed = s
+                .last_ack
+                .as_ref()
+                .is_none_or(|(a, d)| *a != applied || *d != durable);
+            if changed || now.saturating_sub(s.last_ack_ms) >= self.cfg.ack_interval_ms {
+                self.send_ack(id, data);
+            }
+        }
+        self.trim(data);
+        if now.saturating_sub(self.last_gc_ms) >= self.cfg.gc_interval_ms {
+            self.last_gc_ms = now;
+            self.collect(data);
+        }
+        self.check_recovery(data);
+    }
+
+    fn pump_snapshot(&mut self, peer: RegionId, data: &dyn Data) {
+        let keys_max = self.cfg.snapshot_chunk_keys_max;
+        for _ in 0..self.cfg.snapshot_chunks_per_tick {
+            let Some(s) = self.session(peer) else { return };
+            let SendState::Snapshot {
+                cursor,
+                begin,
+                log_pos,
+            } = &mut s.send
+            else {
+                return;
+            };
+            let (chunk, next) = data.snapshot_chunk(cursor, keys_max);
+            match next {
+                Some(c) => {
+                    *cursor = c;
+                    if !chunk.is_empty() {
+                        self.send(peer, Msg::SnapshotChunk(chunk));
+                    }
+                }
+                None => {
+                    s.known.join(begin.vv());
+                    s.send = SendState::Streaming { cursor: *log_pos };
+                    if !chunk.is_empty() {
+                        self.send(peer, Msg::SnapshotChunk(chunk));
+                    }
+                    self.send(peer, Msg::SnapshotEnd);
+                    self.event(Event::FullResyncSent { peer });
+                    self.pump_ops(peer, true);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Trims the log: entries every peer durably acknowledged, then by bytes and age.
+    fn trim(&mut self, data: &dyn Data) {
+        let ack_floor = if self.peers.values().all(|p| p.has_acked) {
+            let mut it = self.peers.values();
+            it.next().map(|first| {
+                it.fold(first.acked_durable.clone(), |acc, p| {
+                    acc.meet(&p.acked_durable)
+                })
+            })
+        } else {
+            None
+        };
+        let own_durable = self.durable_vv(data).get(self.cfg.region);
+        let mut counts: [(u64, u64); 3] = [(0, 0); 3];
+        for _ in 0..TRIM_PER_TICK_MAX {
+            let Some(m) = self.log.meta(self.log.start()) else {
+                break;
+            };
+            let reason = if self.log.bytes() > self.cfg.log_retention_bytes_max {
+                TrimReason::Bytes
+            } else if self.now_ms.saturating_sub(m.appended_at_ms) > self.cfg.log_retention_age_ms {
+                TrimReason::Age
+            } else if ack_floor
+                .as_ref()
+                .is_some_and(|f| f.get(m.origin) >= m.last_seq)
+                && !(m.origin == self.cfg.region && m.last_seq > own_durable)
+            {
+                TrimReason::Acked
+            } else {
+                break;
+            };
+            self.log.pop_front();
+            let c = &mut counts[reason as usize];
+            c.0 += 1;
+            c.1 += m.bytes;
+        }
+        for (reason, (entries, bytes)) in [TrimReason::Acked, TrimReason::Bytes, TrimReason::Age]
+            .into_iter()
+            .zip(counts)
+        {
+            if entries > 0 {
+                self.event(Event::LogTrimmed {
+                    reason,
+                    entries,
+                    bytes,
+                });
+            }
+        }
+    }
+
+    /// The causally stable vector: pointwise min of this region's applied vector and
+    /// every peer's usable durable ack (`None` while some peer has none).
+    pub fn stable(&self, data: &dyn Data) -> Option<VersionVector> {
+        let mut v = data.applied();
+        for p in self.peers.values() {
+            v = v.meet(p.gc_ack.as_ref()?);
+        }
+        Some(v)
+    }
+
+    /// Tombstone GC at causal stability (skipped while merged snapshot state is ahead of
+    /// the applied vector).
+    fn collect(&mut self, data: &mut dyn Data) {
+        if self.receiving_snapshot() || !self.taint.leq(&data.applied()) {
+            return;
+        }
+        let Some(stable) = self.stable(data) else {
+            return;
+        };
+        if self.last_stable.as_ref() == Some(&stable) {
+            return;
+        }
+        data.gc(&stable);
+        self.last_stable = Some(stable.clone());
+        self.event(Event::Gc { stable });
+    }
+
+    /// WAIT: how many peer regions durably applied everything in `vv` (e.g. the
+    /// caller's last write as `VersionVector::from_pairs([(region, seq)])`).
+    pub fn durable_regions(&self, vv: &VersionVector) -> usize {
+        self.peers
+            .values()
+            .filter(|p| vv.leq(&p.acked_durable))
+            .count()
+    }
+
+    /// Sends a PUBLISH to every connected peer (best effort, no relay).
+    pub fn publish(&mut self, channel: &[u8], message: &[u8], shard: bool) {
+        let ids: Vec<RegionId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.session.is_some())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            let msg = Msg::Publish {
+                origin: self.cfg.region,
+                channel: channel.to_vec(),
+                message: message.to_vec(),
+                shard,
+            };
+            self.send(id, msg);
+        }
+    }
+
+    /// Everything `INFO replication` shows.
+    pub fn status(&self, data: &dyn Data) -> ReplicationStatus {
+        let applied = data.applied();
+        let region = self.cfg.region;
+        let peers = self
+            .peers
+            .iter()
+            .map(|(&id, p)| {
+                let lag_ops = applied
+                    .iter()
+                    .map(|(r, n)| n.saturating_sub(p.acked_applied.get(r)))
+                    .sum();
+                let lag_ms = self
+                    .log
+                    .first_after(region, p.acked_applied.get(region))
+                    .and_then(|pos| self.log.meta(pos))
+                    .map_or(0, |m| self.now_ms.saturating_sub(m.appended_at_ms));
+                let link = match p.session.as_ref().map(|s| &s.send) {
+                    None => LinkState::Down,
+                    Some(SendState::AwaitHello) => LinkState::Handshaking,
+                    Some(SendState::Streaming { .. }) => LinkState::Streaming,
+                    Some(SendState::Snapshot { .. }) => LinkState::SendingSnapshot,
+                    Some(SendState::FullPending) => LinkState::SnapshotPending,
+                };
+                PeerStatus {
+                    region: id,
+                    link,
+                    receiving_snapshot: p.session.as_ref().is_some_and(|s| s.incoming.is_some()),
+                    replication_id: p.replication_id,
+                    acked_applied: p.acked_applied.clone(),
+                    acked_durable: p.acked_durable.clone(),
+                    lag_ops,
+                    lag_ms,
+                    inflight_bytes: p.session.as_ref().map_or(0, |s| s.inflight_bytes),
+                    partial_resyncs: p.partial_resyncs,
+                    full_resyncs_sent: p.full_resyncs_sent,
+                    full_resyncs_received: p.full_resyncs_received,
+                    last_heartbeat_peer_ms: p.last_heartbeat_peer_ms,
+                    last_heard_ms: p.last_heard_ms,
+                }
+            })
+            .collect();
+        ReplicationStatus {
+            region,
+            replication_id: self.cfg.replication_id,
+            durable: self.durable_vv(data),
+            applied,
+            stable: self.last_stable.clone(),
+            log_entries: self.log.len(),
+            log_bytes: self.log.bytes(),
+            log_floor: self.log.floor(),
+            writable: self.local_writes_allowed(data),
+            peers,
+        }
+    }
+}
