@@ -25,6 +25,33 @@ pub struct Cli {
 pub enum Command {
     /// Run a region server (RESP2/RESP3 over TCP).
     Server(ServerArgs),
+    /// Start N regions of a local multi-region Meridian on this machine (dev).
+    Local(LocalArgs),
+}
+
+/// Flags of `meridian local`.
+#[derive(Debug, Clone, Args)]
+pub struct LocalArgs {
+    /// Number of regions (1..=9).
+    #[arg(long, default_value_t = 3)]
+    pub regions: u8,
+    /// RESP port of region 1; region i listens on base-port + i - 1.
+    #[arg(long, default_value_t = 7001)]
+    pub base_port: u16,
+    /// QUIC port of region 1's region link; region i uses repl-base-port + i - 1.
+    #[arg(long, default_value_t = 17001)]
+    pub repl_base_port: u16,
+    /// Directory for every region's data and the dev certificates.
+    #[arg(long, default_value = "meridian-local")]
+    pub data_dir: PathBuf,
+    /// Extra `meridian server` flags given to every region (e.g. "--loglevel warning").
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "FLAGS",
+        default_value = ""
+    )]
+    pub server_flags: String,
 }
 
 /// Flags of `meridian server`. Each flag is also a key of the TOML config
@@ -81,6 +108,21 @@ pub struct ServerArgs {
     /// Write durability: always, everysec, no [default: everysec].
     #[arg(long, value_name = "POLICY")]
     pub appendfsync: Option<String>,
+    /// UDP port of the region link (QUIC, mutual TLS), 0 = no replication [default: 0].
+    #[arg(long, value_name = "N")]
+    pub repl_port: Option<u16>,
+    /// Address the region link binds to [default: 127.0.0.1].
+    #[arg(long, value_name = "ADDR")]
+    pub repl_bind: Option<String>,
+    /// Peer regions, space separated `<region-id>@<host:port>` (full mesh) [default: none].
+    #[arg(long, value_name = "PEERS")]
+    pub peers: Option<String>,
+    /// Directory with ca.pem, region-<id>.pem and region-<id>.key [default: meridian-data/tls].
+    #[arg(long, value_name = "DIR")]
+    pub repl_tls_dir: Option<String>,
+    /// Create dev certificates in repl-tls-dir when missing: yes/no [default: no].
+    #[arg(long, value_name = "YES/NO")]
+    pub repl_dev_certs: Option<String>,
 }
 
 impl ServerArgs {
@@ -111,6 +153,11 @@ impl ServerArgs {
         );
         add("loglevel", self.loglevel.clone());
         add("appendfsync", self.appendfsync.clone());
+        add("repl-port", self.repl_port.map(|v| v.to_string()));
+        add("repl-bind", self.repl_bind.clone());
+        add("peers", self.peers.clone());
+        add("repl-tls-dir", self.repl_tls_dir.clone());
+        add("repl-dev-certs", self.repl_dev_certs.clone());
         out
     }
 
@@ -162,6 +209,11 @@ mod tests {
             client_output_buffer_limit: Some("normal 0 0 0".into()),
             loglevel: Some("debug".into()),
             appendfsync: Some("always".into()),
+            repl_port: Some(17001),
+            repl_bind: Some("127.0.0.1".into()),
+            peers: Some("2@127.0.0.1:17002 3@127.0.0.1:17003".into()),
+            repl_tls_dir: Some("tls".into()),
+            repl_dev_certs: Some("yes".into()),
             config: None,
         };
         assert_eq!(
@@ -187,7 +239,9 @@ mod tests {
             "7001",
         ])
         .unwrap();
-        let Command::Server(args) = cli.command;
+        let Command::Server(args) = cli.command else {
+            panic!("expected the server subcommand")
+        };
         let c = args.load_config().unwrap();
         assert_eq!(c.port, 7001);
         assert_eq!(c.maxclients, 7);

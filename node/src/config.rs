@@ -160,6 +160,98 @@ impl<'de> Deserialize<'de> for OutputBufferLimits {
     }
 }
 
+/// One peer region: its id and the UDP address of its region link (QUIC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSpec {
+    /// The peer's region id (1..=255). Its certificate must name this id.
+    pub region_id: u8,
+    /// `host:port` of its `repl-port`.
+    pub address: String,
+}
+
+/// The peer regions. In a TOML file either a string `"2@10.0.0.2:17001 3@..."` or a
+/// list of tables:
+///
+/// ```toml
+/// [[peers]]
+/// region-id = 2
+/// address = "127.0.0.1:17002"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Peers(pub Vec<PeerSpec>);
+
+impl Peers {
+    /// Parses `"<id>@<host:port> ..."` (space separated; empty = no peers).
+    pub fn parse(s: &str) -> Result<Peers, String> {
+        let mut out = Vec::new();
+        for w in s.split_whitespace() {
+            let (id, addr) = w
+                .split_once('@')
+                .ok_or_else(|| format!("peer '{w}' is not <region-id>@<host:port>"))?;
+            let region_id: u8 = id
+                .parse()
+                .ok()
+                .filter(|v| *v >= 1)
+                .ok_or_else(|| format!("peer '{w}': region id must be 1..=255"))?;
+            if !addr.contains(':') {
+                return Err(format!("peer '{w}': address must be host:port"));
+            }
+            if out.iter().any(|p: &PeerSpec| p.region_id == region_id) {
+                return Err(format!("peer region {region_id} listed twice"));
+            }
+            out.push(PeerSpec {
+                region_id,
+                address: addr.to_string(),
+            });
+        }
+        Ok(Peers(out))
+    }
+}
+
+impl fmt::Display for Peers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v: Vec<String> = self
+            .0
+            .iter()
+            .map(|p| format!("{}@{}", p.region_id, p.address))
+            .collect();
+        f.write_str(&v.join(" "))
+    }
+}
+
+impl Serialize for Peers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Peers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+        struct Table {
+            region_id: u8,
+            address: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Text(String),
+            Tables(Vec<Table>),
+        }
+        match Form::deserialize(d)? {
+            Form::Text(s) => Peers::parse(&s).map_err(serde::de::Error::custom),
+            Form::Tables(t) => {
+                let s: Vec<String> = t
+                    .into_iter()
+                    .map(|t| format!("{}@{}", t.region_id, t.address))
+                    .collect();
+                Peers::parse(&s.join(" ")).map_err(serde::de::Error::custom)
+            }
+        }
+    }
+}
+
 /// The whole server configuration. Field docs are the user documentation;
 /// `meridian server --help` shows the same text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,6 +283,19 @@ pub struct Config {
     pub loglevel: String,
     /// Durability of acknowledged writes: always, everysec, no.
     pub appendfsync: String,
+    /// UDP port of the region link (QUIC, mutual TLS); 0 = no replication.
+    pub repl_port: u16,
+    /// Address the region link binds to.
+    pub repl_bind: String,
+    /// Peer regions (full mesh: list every other region).
+    pub peers: Peers,
+    /// Directory with the cluster CA (`ca.pem`) and this region's certificate and key
+    /// (`region-<id>.pem`, `region-<id>.key`); dev certificates are created there when
+    /// missing and `repl-dev-certs` is on.
+    pub repl_tls_dir: String,
+    /// Create a dev cluster CA and region certificates in `repl-tls-dir` when missing
+    /// (`meridian local` turns this on; production deployments provide their own).
+    pub repl_dev_certs: bool,
 }
 
 impl Default for Config {
@@ -209,6 +314,11 @@ impl Default for Config {
             client_output_buffer_limit: OutputBufferLimits::default(),
             loglevel: "notice".into(),
             appendfsync: "everysec".into(),
+            repl_port: 0,
+            repl_bind: "127.0.0.1".into(),
+            peers: Peers::default(),
+            repl_tls_dir: "meridian-data/tls".into(),
+            repl_dev_certs: false,
         }
     }
 }
@@ -390,6 +500,63 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         get: |c| c.appendfsync.clone(),
         set: |c, v| {
             c.appendfsync = one_of(v, &["always", "everysec", "no"])?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "repl-port",
+        mutable: false,
+        settable: true,
+        get: |c| c.repl_port.to_string(),
+        set: |c, v| {
+            c.repl_port = int(v)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "repl-bind",
+        mutable: false,
+        settable: true,
+        get: |c| c.repl_bind.clone(),
+        set: |c, v| {
+            if v.parse::<std::net::IpAddr>().is_err() {
+                return Err("repl-bind must be an IP address".into());
+            }
+            c.repl_bind = v.to_string();
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "peers",
+        mutable: false,
+        settable: true,
+        get: |c| c.peers.to_string(),
+        set: |c, v| {
+            c.peers = Peers::parse(v)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "repl-tls-dir",
+        mutable: false,
+        settable: true,
+        get: |c| c.repl_tls_dir.clone(),
+        set: |c, v| {
+            c.repl_tls_dir = v.to_string();
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "repl-dev-certs",
+        mutable: false,
+        settable: true,
+        get: |c| if c.repl_dev_certs { "yes" } else { "no" }.to_string(),
+        set: |c, v| {
+            c.repl_dev_certs = match v.to_ascii_lowercase().as_str() {
+                "yes" | "true" => true,
+                "no" | "false" => false,
+                _ => return Err("argument must be 'yes' or 'no'".into()),
+            };
             Ok(())
         },
     },

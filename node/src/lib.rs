@@ -17,6 +17,8 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod glob;
+pub mod local;
+pub mod repl;
 pub mod resp;
 pub mod server;
 pub mod store;

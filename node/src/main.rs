@@ -43,7 +43,10 @@ async fn wait_for_signal() {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let Command::Server(args) = cli.command;
+    let args = match cli.command {
+        Command::Server(args) => args,
+        Command::Local(args) => return meridian_node::local::run(&args),
+    };
     let config = args.load_config().context("invalid configuration")?;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -70,6 +73,8 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         let state = Arc::new(ServerState::new(config, args.config.clone()));
         let listeners = server::bind(&state).await?;
+        let repl_config = state.config().clone();
+        meridian_node::repl::start(&state, &repl_config)?;
         info!(
             version = meridian_node::MERIDIAN_VERSION,
             region_id = state.config().region_id,

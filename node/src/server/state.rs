@@ -25,6 +25,8 @@ pub struct ServerState {
     pub stats: Stats,
     /// The data: the region's CRDT store. Every command locks it for its duration.
     pub store: parking_lot::Mutex<Store>,
+    /// The region link, when peers are configured (set once at start-up).
+    pub repl: std::sync::OnceLock<std::sync::Arc<crate::repl::Replication>>,
     /// Pub/sub subscriptions and delivery (the seam where other regions' messages
     /// come in and local ones go out: see [`PubSub`]).
     pub pubsub: PubSub,
@@ -71,6 +73,7 @@ impl ServerState {
             clients: ClientRegistry::default(),
             stats: Stats::default(),
             store: parking_lot::Mutex::new(store),
+            repl: std::sync::OnceLock::new(),
             pubsub: PubSub::new(),
             databases,
             started: Instant::now(),

@@ -17,8 +17,11 @@
 //! [`Store::expire_cycle`] (active expiry, run periodically) turns expired keys into
 //! observed-remove deletes that replicate like DEL.
 
+mod blocking;
+mod data;
 mod write;
 
+pub use blocking::{Blocking, WaiterId, Wake};
 pub use write::{Write, WrongType};
 
 use crdt::{Dot, HlcClock, Key, Keyspace, Kind, OpDelta, RegionId, Value};
@@ -60,6 +63,9 @@ pub struct Store {
     /// [`Store::watch`]). Empty unless a client watches something, so unwatched writes
     /// pay one branch.
     watched: HashMap<u8, HashMap<crdt::Bytes, Watched>>,
+    /// Clients blocked on keys (BZPOPMIN & co.), woken by every delta applied to their
+    /// keys. Empty unless somebody is blocked, so other writes pay one branch.
+    blocking: Blocking,
 }
 
 /// A watched key's modification counter and how many watches hold it.
@@ -192,6 +198,7 @@ impl Store {
             batch_open: false,
             batch: None,
             watched: HashMap::new(),
+            blocking: Blocking::default(),
         }
     }
 
@@ -354,6 +361,18 @@ impl Store {
         self.watched.get(&db)?.get(key).map(|w| w.version)
     }
 
+    /// The clients blocked on keys (see [`Blocking`]): a blocking command registers in
+    /// the same lock in which it found nothing to serve, and every delta applied to a key
+    /// from then on (local, replicated from another region, FLUSHDB, expiry) wakes it.
+    pub fn blocking(&mut self) -> &mut Blocking {
+        &mut self.blocking
+    }
+
+    /// Read-only view of the blocked clients (INFO).
+    pub fn blocked(&self) -> &Blocking {
+        &self.blocking
+    }
+
     fn apply_key_tracked(&mut self, kd: &crdt::KeyDelta) {
         if !self.watched.is_empty() {
             if let Some(w) = self
@@ -363,6 +382,9 @@ impl Store {
             {
                 w.version += 1;
             }
+        }
+        if !self.blocking.is_empty() {
+            self.blocking.signal(kd.db, &kd.key);
         }
         let before = self.ks.get(kd.db, &kd.key).and_then(|k| k.expire_at());
         self.ks.apply_key(kd);
@@ -375,6 +397,41 @@ impl Store {
                 self.expiries.insert((at, kd.db, kd.key.clone()));
             }
         }
+    }
+
+    /// Merges one key of another region's full-resync snapshot (keeps the expiry index
+    /// and watch versions right, like [`Store::apply_remote`]).
+    pub fn merge_snapshot_key(
+        &mut self,
+        db: u8,
+        key: &[u8],
+        state: &Key,
+        ctx: &crdt::CausalContext,
+    ) {
+        if let Some(w) = self.watched.get_mut(&db).and_then(|keys| keys.get_mut(key)) {
+            w.version += 1;
+        }
+        let before = self.ks.get(db, key).and_then(|k| k.expire_at());
+        self.ks.merge_key(db, key, state, ctx);
+        let after = self.ks.get(db, key).and_then(|k| k.expire_at());
+        if before != after {
+            if let Some(at) = before {
+                self.expiries.remove(&(at, db, key.into()));
+            }
+            if let Some(at) = after {
+                self.expiries.insert((at, db, key.into()));
+            }
+        }
+    }
+
+    /// Joins a peer snapshot's context (end of a full resync).
+    pub fn merge_snapshot_ctx(&mut self, ctx: &crdt::CausalContext) {
+        self.ks.merge_ctx(ctx);
+    }
+
+    /// Tombstone garbage collection at causal stability.
+    pub fn gc(&mut self, stable: &crdt::VersionVector) {
+        self.ks.gc(stable);
     }
 
     fn finish_local(&mut self, op: OpDelta, extra_dots: &[Dot]) {

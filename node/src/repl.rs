@@ -1,0 +1,310 @@
+//! The region link: glue between the server, the sans-IO replication core
+//! ([`replication::core::Replicator`]) and its QUIC shell ([`replication::net`]).
+//!
+//! - Local writes: the store's [`DeltaSink`] ([`ReplSink`]) encodes each op and queues
+//!   it; the replication task moves queued ops into the replicator at the start of every
+//!   step, under the store lock, so the op log's order is the order ops were applied.
+//! - One task runs the core: it takes the store lock, then the replicator lock (always in
+//!   that order), feeds it the queued local ops, the link events and a tick, and collects
+//!   its outputs; network sends happen after both locks are released. Sends to a peer
+//!   whose bounded queue is full close that link: the reconnect's handshake resumes
+//!   from what the peer acknowledged, so nothing is lost and memory stays bounded.
+//! - Messages PUBLISHed here are forwarded to every region ([`Forwarder`]); messages from
+//!   other regions are delivered to local subscribers only.
+//! - A region that restarts without its data (no persistence yet) starts with a new
+//!   replication id and refuses writes (`-READONLY`) until it has caught up with every
+//!   peer, so it never reuses one of its own sequence numbers.
+
+use std::collections::VecDeque;
+use std::net::ToSocketAddrs;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _};
+use bytes::Bytes;
+use crdt::{OpDelta, RegionId};
+use replication::core::{Config as CoreConfig, MemLog, Output, Replicator, Start};
+use replication::msg::LogEntry;
+use replication::net::{certs, Net, NetConfig, NetEvent, NetHandle, PeerConfig, SendError, Tuning};
+use tokio::sync::{mpsc, Notify};
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::server::{Forwarder, ServerState, Space};
+use crate::store::{wall_ms, DeltaSink};
+
+/// Local ops waiting for the replication task; drained every step (≤ a few ms), so it
+/// holds at most the ops of one scheduling delay.
+const PENDING_OPS_WARN: usize = 1 << 20;
+/// Link events handled per step (bounds the store lock hold time).
+const EVENTS_PER_STEP_MAX: usize = 256;
+/// Tick period of the core (≥ its `batch_delay_ms` granularity).
+const TICK: Duration = Duration::from_millis(5);
+
+/// The running region link.
+pub struct Replication {
+    /// The protocol core. Lock order: `ServerState::store` first, then this.
+    pub core: parking_lot::Mutex<Replicator<MemLog>>,
+    pending: parking_lot::Mutex<VecDeque<LogEntry>>,
+    notify: Notify,
+    net: NetHandle,
+    writable: AtomicBool,
+    region: RegionId,
+}
+
+impl Replication {
+    /// Whether local writes are allowed (false while a region that lost its data catches
+    /// up with its peers).
+    pub fn writable(&self) -> bool {
+        self.writable.load(Ordering::Relaxed)
+    }
+
+    /// This region's id.
+    pub fn region(&self) -> RegionId {
+        self.region
+    }
+
+    /// The QUIC endpoint's address.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.net.local_addr()
+    }
+}
+
+impl std::fmt::Debug for Replication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replication")
+            .field("region", &self.region)
+            .field("writable", &self.writable())
+            .finish()
+    }
+}
+
+/// The store's sink: queues every local op for the replication task.
+struct ReplSink(Arc<Replication>);
+
+impl DeltaSink for ReplSink {
+    fn emit(&mut self, op: &OpDelta, first_seq: u64) {
+        let e = LogEntry {
+            origin: op.dot.region(),
+            first_seq,
+            last_seq: op.dot.seq(),
+            op: crdt::codec::encode_op(op),
+        };
+        let mut q = self.0.pending.lock();
+        q.push_back(e);
+        if q.len() == PENDING_OPS_WARN {
+            warn!(
+                ops = q.len(),
+                "replication task is falling behind local writes"
+            );
+        }
+        drop(q);
+        self.0.notify.notify_one();
+    }
+}
+
+impl Forwarder for Replication {
+    fn forward(&self, space: Space, channel: &Bytes, payload: &Bytes) {
+        self.core
+            .lock()
+            .publish(channel, payload, matches!(space, Space::Shard));
+        self.notify.notify_one();
+    }
+}
+
+/// Start mode: a data directory that already ran a region of this cluster means the
+/// region lost its (in-memory) data and must catch up before writing.
+fn start_mode(data_dir: &Path, region: RegionId) -> anyhow::Result<Start> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data-dir {}", data_dir.display()))?;
+    let marker = data_dir.join(format!("region-{region}.started"));
+    if marker.exists() {
+        return Ok(Start::LostHistory);
+    }
+    std::fs::write(&marker, b"this region has run from this data-dir\n")
+        .with_context(|| format!("cannot write {}", marker.display()))?;
+    Ok(Start::Fresh)
+}
+
+/// Starts the region link when the configuration has peers. Must run inside the runtime.
+pub fn start(state: &Arc<ServerState>, cfg: &Config) -> anyhow::Result<Option<Arc<Replication>>> {
+    if cfg.peers.0.is_empty() {
+        return Ok(None);
+    }
+    if cfg.repl_port == 0 {
+        return Err(anyhow!("peers are configured but repl-port is 0"));
+    }
+    let region = cfg.region_id as RegionId;
+    if cfg.peers.0.iter().any(|p| p.region_id == region) {
+        return Err(anyhow!("peers list this region's own id {region}"));
+    }
+    let tls_dir = Path::new(&cfg.repl_tls_dir);
+    if cfg.repl_dev_certs {
+        let ids = std::iter::once(region).chain(cfg.peers.0.iter().map(|p| p.region_id));
+        certs::ensure_dev_certs(tls_dir, ids)
+            .with_context(|| format!("cannot create dev certificates in {}", tls_dir.display()))?;
+    }
+    let tls = certs::load_tls(tls_dir, region).with_context(|| {
+        format!(
+            "cannot load TLS material for region {region} from {} (expected ca.pem, region-{region}.pem, region-{region}.key)",
+            tls_dir.display()
+        )
+    })?;
+    let mut peers = Vec::new();
+    for p in &cfg.peers.0 {
+        let addr = p
+            .address
+            .to_socket_addrs()
+            .with_context(|| format!("peer {}: cannot resolve {}", p.region_id, p.address))?
+            .next()
+            .ok_or_else(|| anyhow!("peer {}: {} resolves to nothing", p.region_id, p.address))?;
+        peers.push(PeerConfig {
+            region: p.region_id,
+            addr: Some(addr),
+        });
+    }
+    let listen = format!("{}:{}", cfg.repl_bind, cfg.repl_port)
+        .parse()
+        .with_context(|| format!("bad repl-bind {}", cfg.repl_bind))?;
+    let (net, events) = Net::start(NetConfig {
+        region,
+        listen,
+        peers,
+        tls,
+        tuning: Tuning::default(),
+    })
+    .context("cannot start the region link")?;
+    let start = start_mode(Path::new(&cfg.data_dir), region)?;
+    let replication_id: u64 = rand::random::<u64>() | 1;
+    let peer_ids: Vec<RegionId> = cfg.peers.0.iter().map(|p| p.region_id).collect();
+    let core = Replicator::new(
+        CoreConfig::new(region, peer_ids, replication_id),
+        MemLog::new(),
+        start.clone(),
+    )
+    .map_err(|e| anyhow!("replication config: {e}"))?;
+    let writable = {
+        let st = state.store.lock();
+        core.local_writes_allowed(&*st)
+    };
+    let shared = Arc::new(Replication {
+        core: parking_lot::Mutex::new(core),
+        pending: parking_lot::Mutex::new(VecDeque::new()),
+        notify: Notify::new(),
+        net,
+        writable: AtomicBool::new(writable),
+        region,
+    });
+    state
+        .store
+        .lock()
+        .set_sink(Box::new(ReplSink(shared.clone())));
+    state.pubsub.set_forwarder(Some(shared.clone()));
+    info!(
+        region,
+        repl_addr = %shared.net.local_addr(),
+        start = ?start,
+        "region link started"
+    );
+    let _ = state.repl.set(shared.clone());
+    tokio::spawn(run(state.clone(), shared.clone(), events));
+    Ok(Some(shared))
+}
+
+async fn run(
+    state: Arc<ServerState>,
+    shared: Arc<Replication>,
+    mut events: mpsc::Receiver<NetEvent>,
+) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut shutdown = state.shutdown_signal();
+    loop {
+        let first = tokio::select! {
+            ev = events.recv() => match ev {
+                Some(ev) => Some(ev),
+                None => break,
+            },
+            _ = shared.notify.notified() => None,
+            _ = tick.tick() => None,
+            _ = shutdown.changed() => break,
+        };
+        let outputs = step(&state, &shared, first, &mut events);
+        for out in outputs {
+            match out {
+                Output::Send { peer, msg } => match shared.net.try_send(peer, msg) {
+                    Ok(()) => {}
+                    Err(SendError::Full(_)) => {
+                        warn!(peer, "send queue to peer full; closing the link to resync");
+                        let _ = shared.net.close(peer).await;
+                    }
+                    Err(e) => debug!(peer, error = %e, "send to peer failed"),
+                },
+                Output::Close { peer, reason } => {
+                    warn!(peer, ?reason, "closing region link");
+                    let _ = shared.net.close(peer).await;
+                }
+                Output::Publish {
+                    channel,
+                    message,
+                    shard,
+                    ..
+                } => {
+                    let space = if shard { Space::Shard } else { Space::Global };
+                    state
+                        .pubsub
+                        .publish_remote(space, Bytes::from(channel), Bytes::from(message));
+                }
+                Output::Event(e) => debug!(event = ?e, "replication"),
+            }
+        }
+    }
+    shared.net.shutdown().await;
+}
+
+/// One step of the core under the store and replicator locks; returns its outputs.
+fn step(
+    state: &ServerState,
+    shared: &Replication,
+    first: Option<NetEvent>,
+    events: &mut mpsc::Receiver<NetEvent>,
+) -> Vec<Output> {
+    let mut st = state.store.lock();
+    let mut core = shared.core.lock();
+    let pending: Vec<LogEntry> = shared.pending.lock().drain(..).collect();
+    for e in pending {
+        if let Err(err) = core.on_local_op(e) {
+            warn!(error = %err, "replicator refused a local op");
+        }
+    }
+    let mut ev = first;
+    let mut handled = 0;
+    while let Some(e) = ev.take() {
+        match e {
+            NetEvent::Connected { peer } => {
+                info!(peer, "region link up");
+                core.on_connected(peer, &*st)
+            }
+            NetEvent::Disconnected { peer } => {
+                info!(peer, "region link down");
+                core.on_disconnected(peer)
+            }
+            NetEvent::Message { peer, msg } => core.on_message(peer, msg, &mut *st),
+        }
+        handled += 1;
+        if handled < EVENTS_PER_STEP_MAX {
+            ev = events.try_recv().ok();
+        }
+    }
+    core.on_tick(wall_ms(), &mut *st);
+    shared
+        .writable
+        .store(core.local_writes_allowed(&*st), Ordering::Relaxed);
+    let mut out = Vec::new();
+    while let Some(o) = core.poll_output() {
+        out.push(o);
+    }
+    out
+}
