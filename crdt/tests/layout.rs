@@ -30,7 +30,7 @@ fn sizes() -> Vec<(&'static str, usize, usize)> {
         ("Field<f64>", size_of::<Field<f64>>(), 32),
         ("Value", size_of::<Value>(), 40),
         ("Option<Value>", size_of::<Option<Value>>(), 40),
-        ("Key", size_of::<Key>(), 40),
+        ("Key", size_of::<Key>(), 8),
         // Per collection / per key extras.
         ("DotFun<Hlc>", size_of::<DotFun<Hlc>>(), 24),
         ("DotFun<u64>", size_of::<DotFun<u64>>(), 24),
@@ -40,7 +40,7 @@ fn sizes() -> Vec<(&'static str, usize, usize)> {
         ("Coll<ORSet>", size_of::<Coll<ORSet>>(), 56),
         ("CausalContext", size_of::<CausalContext>(), 48),
         // Wire structs (not stored per element, but kept from growing silently).
-        ("KeyDelta", size_of::<KeyDelta>(), 112),
+        ("KeyDelta", size_of::<KeyDelta>(), 80),
         ("OpDelta", size_of::<OpDelta>(), 40),
     ]
 }
