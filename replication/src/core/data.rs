@@ -43,8 +43,17 @@ pub trait Data {
         from: &SnapshotCursor,
         keys_max: usize,
     ) -> (Vec<SnapshotKey>, Option<SnapshotCursor>);
+    /// This region's keys in cursor order strictly after `after` and up to `upto`
+    /// inclusive (`None`: to the end), at most `keys_max`, and where to continue when the
+    /// range holds more (`None`: done).
+    fn keys_in_range(
+        &self,
+        after: &SnapshotCursor,
+        upto: Option<(u8, &[u8])>,
+        keys_max: usize,
+    ) -> (Vec<(u8, Vec<u8>)>, Option<SnapshotCursor>);
     /// Merges one key of a peer's snapshot whose context was `ctx` at its beginning
-    /// (`Keyspace::merge_key`).
+    /// (`Keyspace::merge_key`; a key the snapshot lacks is merged as `Key::default()`).
     fn merge_key(&mut self, db: u8, key: &[u8], state: &Key, ctx: &CausalContext);
     /// Joins a peer snapshot's context once every key is merged (`Keyspace::merge_ctx`).
     fn merge_ctx(&mut self, ctx: &CausalContext);
@@ -104,6 +113,46 @@ pub fn keyspace_chunk(
     (out, None)
 }
 
+/// [`Data::keys_in_range`] for a [`Keyspace`] (shared with wrappers in tests).
+pub fn keyspace_keys_in_range(
+    ks: &Keyspace,
+    after: &SnapshotCursor,
+    upto: Option<(u8, &[u8])>,
+    keys_max: usize,
+) -> (Vec<(u8, Vec<u8>)>, Option<SnapshotCursor>) {
+    let mut out = Vec::new();
+    let last_db = upto.map_or(DATABASES - 1, |(d, _)| (d as usize).min(DATABASES - 1));
+    let mut db = after.db as usize;
+    let mut from = after.after.clone();
+    while db <= last_db {
+        let limit = upto.filter(|(d, _)| *d as usize == db).map(|(_, k)| k);
+        let mut keys: Vec<&crdt::Bytes> = ks
+            .db(db as u8)
+            .keys()
+            .filter(|k| from.as_deref().is_none_or(|a| k[..] > *a))
+            .filter(|k| limit.is_none_or(|l| k[..] <= *l))
+            .collect();
+        let room = keys_max.saturating_sub(out.len()).max(1);
+        let more = keys.len() > room;
+        if more {
+            keys.select_nth_unstable(room);
+            keys.truncate(room);
+        }
+        keys.sort_unstable();
+        out.extend(keys.iter().map(|k| (db as u8, k.to_vec())));
+        if more {
+            let next = SnapshotCursor {
+                db: db as u8,
+                after: keys.last().map(|k| k.to_vec()),
+            };
+            return (out, Some(next));
+        }
+        db += 1;
+        from = None;
+    }
+    (out, None)
+}
+
 impl Data for Keyspace {
     fn applied(&self) -> VersionVector {
         Keyspace::applied(self).clone()
@@ -120,6 +169,14 @@ impl Data for Keyspace {
         keys_max: usize,
     ) -> (Vec<SnapshotKey>, Option<SnapshotCursor>) {
         keyspace_chunk(self, from, keys_max)
+    }
+    fn keys_in_range(
+        &self,
+        after: &SnapshotCursor,
+        upto: Option<(u8, &[u8])>,
+        keys_max: usize,
+    ) -> (Vec<(u8, Vec<u8>)>, Option<SnapshotCursor>) {
+        keyspace_keys_in_range(self, after, upto, keys_max)
     }
     fn merge_key(&mut self, db: u8, key: &[u8], state: &Key, ctx: &CausalContext) {
         Keyspace::merge_key(self, db, key, state, ctx)

@@ -92,6 +92,14 @@ pub enum ProtocolError {
     /// `Ops` while a snapshot from the same peer is open.
     #[error("ops inside a snapshot")]
     OpsInSnapshot,
+    /// A snapshot from a second peer while one is being merged (merging two at once is
+    /// not safe: each one's removals are only known through its context at its end). The
+    /// link is closed; the peer retries after reconnecting.
+    #[error("a snapshot from region {0} is already being merged")]
+    SnapshotBusy(RegionId),
+    /// Snapshot keys not in strictly increasing cursor order.
+    #[error("snapshot keys out of order")]
+    SnapshotOrder,
     /// A snapshot key in a database that does not exist.
     #[error("snapshot key in database {0}")]
     BadDatabase(u8),

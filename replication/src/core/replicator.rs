@@ -42,8 +42,12 @@ struct Session {
     /// entries both ways. Entries at or below it are never sent.
     known: VersionVector,
     send: SendState,
-    /// Context of an open snapshot from the peer.
-    incoming: Option<CausalContext>,
+    /// An open snapshot from the peer.
+    incoming: Option<Incoming>,
+    /// Entries received while another peer's snapshot is open (bounded by twice
+    /// `inflight_bytes_max`, which the sender's own in-flight bound keeps us under).
+    held: VecDeque<LogEntry>,
+    held_bytes: u64,
     /// Entries sent and not yet acknowledged: (origin, last seq, bytes).
     inflight: VecDeque<(RegionId, u64, u64)>,
     inflight_bytes: u64,
@@ -52,6 +56,18 @@ struct Session {
     last_ack_ms: u64,
     last_ack: Option<(VersionVector, VersionVector)>,
     recv_bytes_since_ack: u64,
+}
+
+/// A snapshot being received: its context and the last key position merged.
+#[derive(Debug)]
+struct Incoming {
+    ctx: CausalContext,
+    cursor: SnapshotCursor,
+}
+
+/// Whether `(db, key)` lies strictly after the cursor position.
+fn after_cursor(c: &SnapshotCursor, db: u8, key: &[u8]) -> bool {
+    db > c.db || (db == c.db && c.after.as_deref().is_none_or(|a| key > a))
 }
 
 /// What this region remembers about a peer across sessions.
@@ -208,6 +224,8 @@ impl<L: OpLog> Replicator<L> {
             known: VersionVector::new(),
             send: SendState::AwaitHello,
             incoming: None,
+            held: VecDeque::new(),
+            held_bytes: 0,
             inflight: VecDeque::new(),
             inflight_bytes: 0,
             last_heard_ms: self.now_ms,
@@ -263,10 +281,7 @@ impl<L: OpLog> Replicator<L> {
                 applied,
             } => self.on_hello(peer, version, region, replication_id, applied, data),
             Msg::Ops(entries) => self.on_ops(peer, entries, data),
-            Msg::SnapshotBegin { ctx } => {
-                self.on_snapshot_begin(peer, ctx);
-                Ok(())
-            }
+            Msg::SnapshotBegin { ctx } => self.on_snapshot_begin(peer, ctx),
             Msg::SnapshotChunk(keys) => self.on_snapshot_chunk(peer, keys, data),
             Msg::SnapshotEnd => self.on_snapshot_end(peer, data),
             Msg::Ack { applied, durable } => {
@@ -343,7 +358,10 @@ impl<L: OpLog> Replicator<L> {
         p.replication_id = Some(replication_id);
         // The hello is the truth about what the peer applied now.
         p.acked_applied = applied.clone();
-        if lost {
+        if !lost {
+            // Same incarnation: whatever it acked as durable survived any restart.
+            s.known.join(&p.acked_durable);
+        } else {
             p.acked_durable = VersionVector::new();
             p.has_acked = false;
             self.event(Event::PeerHistoryLost {
@@ -426,6 +444,57 @@ impl<L: OpLog> Replicator<L> {
         if self.session(peer).is_some_and(|s| s.incoming.is_some()) {
             return Err(ProtocolError::OpsInSnapshot);
         }
+        let busy = self.receiving_snapshot();
+        let hold_max = 2 * self.cfg.inflight_bytes_max as u64;
+        let s = self.session(peer).expect("checked");
+        if busy || !s.held.is_empty() {
+            // Another peer's snapshot is open: its context is not ours yet, and an op it
+            // covers applied now could be resurrected or lost by its chunks. Hold these
+            // entries (the sender stops at its in-flight bound since acks do not move).
+            for e in entries {
+                s.held_bytes += e.op.len() as u64;
+                s.held.push_back(e);
+            }
+            if s.held_bytes > hold_max {
+                return Err(ProtocolError::TooLarge {
+                    what: "held ops (bytes)",
+                    len: s.held_bytes as usize,
+                    max: hold_max as usize,
+                });
+            }
+            if !busy {
+                self.release_held(data);
+            }
+            return Ok(());
+        }
+        self.apply_entries(peer, entries, data)
+    }
+
+    /// Applies entries received while a snapshot was open, once none is.
+    fn release_held(&mut self, data: &mut dyn Data) {
+        if self.receiving_snapshot() {
+            return;
+        }
+        let ids: Vec<RegionId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let Some(s) = self.session(id) else { continue };
+            if s.held.is_empty() {
+                continue;
+            }
+            let entries: Vec<LogEntry> = std::mem::take(&mut s.held).into();
+            s.held_bytes = 0;
+            if let Err(e) = self.apply_entries(id, entries, data) {
+                self.close(id, CloseReason::Protocol(e));
+            }
+        }
+    }
+
+    fn apply_entries(
+        &mut self,
+        peer: RegionId,
+        entries: Vec<LogEntry>,
+        data: &mut dyn Data,
+    ) -> Result<(), ProtocolError> {
         let mut applied = data.applied();
         let mut any = false;
         let mut bytes = 0u64;
@@ -509,14 +578,57 @@ impl<L: OpLog> Replicator<L> {
         }
     }
 
-    fn on_snapshot_begin(&mut self, peer: RegionId, ctx: CausalContext) {
+    fn on_snapshot_begin(
+        &mut self,
+        peer: RegionId,
+        ctx: CausalContext,
+    ) -> Result<(), ProtocolError> {
+        if let Some((&other, _)) = self
+            .peers
+            .iter()
+            .find(|(&id, p)| id != peer && p.session.as_ref().is_some_and(|s| s.incoming.is_some()))
+        {
+            return Err(ProtocolError::SnapshotBusy(other));
+        }
         let p = self.peers.get_mut(&peer).expect("checked");
         p.full_resyncs_received += 1;
         let s = p.session.as_mut().expect("checked");
         s.known.join(ctx.vv());
-        // A new begin abandons an open snapshot: keys merged so far are harmless.
-        s.incoming = Some(ctx);
+        // A new begin abandons an open snapshot: keys merged so far are harmless (every
+        // key is merged again with the new context).
+        s.incoming = Some(Incoming {
+            ctx,
+            cursor: SnapshotCursor::default(),
+        });
         self.event(Event::SnapshotReceiving { peer });
+        Ok(())
+    }
+
+    /// Merges this region's keys in `(cursor, upto]` that the snapshot lacks as absent
+    /// keys: whatever they hold that the snapshot's context has seen was removed there.
+    fn reconcile_absent(
+        &mut self,
+        ctx: &CausalContext,
+        cursor: &SnapshotCursor,
+        upto: Option<(u8, &[u8])>,
+        present: &std::collections::BTreeSet<(u8, &[u8])>,
+        data: &mut dyn Data,
+    ) {
+        let bottom = crdt::Key::default();
+        let mut from = cursor.clone();
+        loop {
+            let (keys, next) =
+                data.keys_in_range(&from, upto, self.cfg.snapshot_chunk_keys_max.max(64));
+            for (db, key) in &keys {
+                if !present.contains(&(*db, &key[..])) {
+                    data.merge_key(*db, key, &bottom, ctx);
+                }
+            }
+            match next {
+                Some(n) => from = n,
+                None => break,
+            }
+        }
     }
 
     fn on_snapshot_chunk(
@@ -534,17 +646,41 @@ impl<L: OpLog> Replicator<L> {
             });
         }
         let s = self.session(peer).expect("checked");
-        let Some(ctx) = s.incoming.clone() else {
+        let Some(inc) = s.incoming.as_ref() else {
             return Err(ProtocolError::NoSnapshot("snapshot chunk"));
         };
-        for (db, key, state) in keys {
-            if db as usize >= DATABASES {
-                return Err(ProtocolError::BadDatabase(db));
+        let (ctx, cursor) = (inc.ctx.clone(), inc.cursor.clone());
+        let mut pos = cursor.clone();
+        let mut decoded = Vec::with_capacity(keys.len());
+        for (db, key, state) in &keys {
+            if *db as usize >= DATABASES {
+                return Err(ProtocolError::BadDatabase(*db));
             }
-            let k = crdt::codec::decode_key(&state)?;
+            if !after_cursor(&pos, *db, key) {
+                return Err(ProtocolError::SnapshotOrder);
+            }
+            pos = SnapshotCursor {
+                db: *db,
+                after: Some(key.clone()),
+            };
+            decoded.push(crdt::codec::decode_key(state)?);
+        }
+        let Some((last_db, last_key, _)) = keys.last() else {
+            return Ok(());
+        };
+        let present: std::collections::BTreeSet<(u8, &[u8])> =
+            keys.iter().map(|(d, k, _)| (*d, &k[..])).collect();
+        self.reconcile_absent(&ctx, &cursor, Some((*last_db, last_key)), &present, data);
+        for ((db, key, _), k) in keys.iter().zip(&decoded) {
             let taint = &mut self.taint;
             k.for_each_dot(&mut |d| taint.raise(d.region(), d.seq()));
-            data.merge_key(db, &key, &k, &ctx);
+            data.merge_key(*db, key, k, &ctx);
+        }
+        // Merged state may hold metadata this region already collected: collect again
+        // even if the stable vector does not move.
+        self.last_stable = None;
+        if let Some(inc) = self.session(peer).and_then(|s| s.incoming.as_mut()) {
+            inc.cursor = pos;
         }
         Ok(())
     }
@@ -555,9 +691,11 @@ impl<L: OpLog> Replicator<L> {
         data: &mut dyn Data,
     ) -> Result<(), ProtocolError> {
         let s = self.session(peer).expect("checked");
-        let Some(ctx) = s.incoming.take() else {
+        let Some(Incoming { ctx, cursor }) = s.incoming.take() else {
             return Err(ProtocolError::NoSnapshot("snapshot end"));
         };
+        self.reconcile_absent(&ctx, &cursor, None, &Default::default(), data);
+        self.last_stable = None;
         let before = data.applied();
         data.merge_ctx(&ctx);
         let after = data.applied();
@@ -585,6 +723,7 @@ impl<L: OpLog> Replicator<L> {
                 }
             }
         }
+        self.release_held(data);
         self.check_recovery(data);
         self.send_ack(peer, data);
         Ok(())
@@ -775,6 +914,7 @@ impl<L: OpLog> Replicator<L> {
             }
         }
         self.promote_gc_acks(data);
+        self.release_held(data);
         // Data streams: pending snapshots, snapshot chunks, delayed batches.
         for &id in &ids {
             if self
