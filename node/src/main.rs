@@ -72,9 +72,11 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let state = Arc::new(ServerState::new(config, args.config.clone()));
-        let listeners = server::bind(&state).await?;
+        // The region link starts before clients can connect, so a client never sees a
+        // region that has not yet decided whether it may accept writes.
         let repl_config = state.config().clone();
         meridian_node::repl::start(&state, &repl_config)?;
+        let listeners = server::bind(&state).await?;
         info!(
             version = meridian_node::MERIDIAN_VERSION,
             region_id = state.config().region_id,

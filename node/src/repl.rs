@@ -238,13 +238,13 @@ async fn run(
                     Ok(()) => {}
                     Err(SendError::Full(_)) => {
                         warn!(peer, "send queue to peer full; closing the link to resync");
-                        let _ = shared.net.close(peer).await;
+                        close_in_background(&shared.net, peer);
                     }
                     Err(e) => debug!(peer, error = %e, "send to peer failed"),
                 },
                 Output::Close { peer, reason } => {
                     warn!(peer, ?reason, "closing region link");
-                    let _ = shared.net.close(peer).await;
+                    close_in_background(&shared.net, peer);
                 }
                 Output::Publish {
                     channel,
@@ -262,6 +262,15 @@ async fn run(
         }
     }
     shared.net.shutdown().await;
+}
+
+/// Closes a link without stalling the replication task (a graceful close may wait up to
+/// the shell's close timeout for a slow peer); the shell redials it with backoff.
+fn close_in_background(net: &NetHandle, peer: RegionId) {
+    let net = net.clone();
+    tokio::spawn(async move {
+        let _ = net.close(peer).await;
+    });
 }
 
 /// One step of the core under the store and replicator locks; returns its outputs.

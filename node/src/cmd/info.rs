@@ -130,7 +130,11 @@ pub fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             line("maxclients", &maxclients);
             line("client_recent_max_input_buffer", &0);
             line("client_recent_max_output_buffer", &0);
-            line("blocked_clients", &0);
+            let (blocked, blocking_keys) = {
+                let st = ctx.store();
+                (st.blocked().len(), st.blocked().keys())
+            };
+            line("blocked_clients", &blocked);
             line("tracking_clients", &0);
             let pubsub_clients = server
                 .clients
@@ -140,7 +144,7 @@ pub fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
                 .count();
             line("pubsub_clients", &pubsub_clients);
             line("clients_in_timeout_table", &0);
-            line("total_blocking_keys", &0);
+            line("total_blocking_keys", &blocking_keys);
         }
         "memory" => {
             let (rss, peak) = process_memory();
@@ -213,7 +217,62 @@ pub fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             line("master_failover_state", &"no-failover");
             line("master_replid", &server.run_id);
             line("master_repl_offset", &0);
-            line("connected_regions", &0);
+            match server.repl.get() {
+                None => line("connected_regions", &0),
+                Some(r) => {
+                    let st = ctx.store();
+                    let s = r.core.lock().status(&*st);
+                    drop(st);
+                    let vv = |v: &crdt::VersionVector| {
+                        v.iter()
+                            .map(|(r, s)| format!("{r}:{s}"))
+                            .collect::<Vec<_>>()
+                            .join(";")
+                    };
+                    let up = s
+                        .peers
+                        .iter()
+                        .filter(|p| p.link != replication::core::LinkState::Down)
+                        .count();
+                    line("connected_regions", &up);
+                    line("region_id", &s.region);
+                    line(
+                        "region_replication_id",
+                        &format!("{:016x}", s.replication_id),
+                    );
+                    line("region_writable", &(s.writable as u8));
+                    line("region_applied", &vv(&s.applied));
+                    line("region_durable", &vv(&s.durable));
+                    line(
+                        "region_stable",
+                        &s.stable.as_ref().map(vv).unwrap_or_default(),
+                    );
+                    line("op_log_entries", &s.log_entries);
+                    line("op_log_bytes", &s.log_bytes);
+                    line("op_log_floor", &vv(&s.log_floor));
+                    let now = crate::store::wall_ms();
+                    for (i, p) in s.peers.iter().enumerate() {
+                        line(
+                            &format!("region_peer{i}"),
+                            &format!(
+                                "region={},link={},lag_ops={},lag_ms={},acked_applied={},acked_durable={},partial_resyncs={},full_resyncs_sent={},full_resyncs_received={},last_heard_ms_ago={}",
+                                p.region,
+                                format!("{:?}", p.link).to_ascii_lowercase(),
+                                p.lag_ops,
+                                p.lag_ms,
+                                vv(&p.acked_applied),
+                                vv(&p.acked_durable),
+                                p.partial_resyncs,
+                                p.full_resyncs_sent,
+                                p.full_resyncs_received,
+                                p.last_heard_ms
+                                    .map(|t| now.saturating_sub(t) as i64)
+                                    .unwrap_or(-1),
+                            ),
+                        );
+                    }
+                }
+            }
         }
         "cpu" => {
             let (user, sys) = process_cpu();

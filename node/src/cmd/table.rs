@@ -250,6 +250,14 @@ impl CommandTable {
         let Some(handler) = entry.spec.handler else {
             return Reply::err("unknown command");
         };
+        if entry.spec.has_flag(super::Flag::Write)
+            && ctx.server.repl.get().is_some_and(|r| !r.writable())
+        {
+            entry.stats.rejected_calls.fetch_add(1, Relaxed);
+            return Reply::error_code(
+                "READONLY this region lost its data and is catching up with its peers; writes are refused until it has",
+            );
+        }
         let handle = &ctx.client.handle;
         handle.last_cmd.store(entry.id + 1, Relaxed);
         handle.touch();

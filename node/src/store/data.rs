@@ -6,7 +6,7 @@
 
 use super::Store;
 use crdt::{CausalContext, Key, OpDelta, VersionVector};
-use replication::core::data::keyspace_chunk;
+use replication::core::data::{keyspace_chunk, keyspace_keys_in_range};
 use replication::core::{Data, SnapshotCursor, SnapshotKey};
 
 impl Data for Store {
@@ -25,6 +25,14 @@ impl Data for Store {
         keys_max: usize,
     ) -> (Vec<SnapshotKey>, Option<SnapshotCursor>) {
         keyspace_chunk(self.keyspace(), from, keys_max)
+    }
+    fn keys_in_range(
+        &self,
+        after: &SnapshotCursor,
+        upto: Option<(u8, &[u8])>,
+        keys_max: usize,
+    ) -> (Vec<(u8, Vec<u8>)>, Option<SnapshotCursor>) {
+        keyspace_keys_in_range(self.keyspace(), after, upto, keys_max)
     }
     fn merge_key(&mut self, db: u8, key: &[u8], state: &Key, ctx: &CausalContext) {
         self.merge_snapshot_key(db, key, state, ctx)

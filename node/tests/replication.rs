@@ -1,0 +1,388 @@
+//! Real-process replication tests: several `meridian server` regions on loopback, linked
+//! by QUIC with mutual TLS (dev certificates), written to with redis-rs.
+
+mod common;
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis::{cmd, Connection};
+
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn free_tcp() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_udp() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Region {
+    id: u8,
+    port: u16,
+    repl_port: u16,
+    child: Option<Child>,
+}
+
+struct Cluster {
+    dir: PathBuf,
+    regions: Vec<Region>,
+}
+
+impl Cluster {
+    /// `n` regions in full mesh sharing one dev CA under a fresh temp dir.
+    fn start(n: u8) -> Cluster {
+        let dir = std::env::temp_dir().join(format!(
+            "meridian-repl-test-{}-{}",
+            std::process::id(),
+            rand_u64()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        replication::net::certs::ensure_dev_certs(&dir.join("tls"), 1..=n).unwrap();
+        let regions = (1..=n)
+            .map(|id| Region {
+                id,
+                port: free_tcp(),
+                repl_port: free_udp(),
+                child: None,
+            })
+            .collect();
+        let mut c = Cluster { dir, regions };
+        for i in 0..n as usize {
+            c.spawn(i, None);
+        }
+        for i in 0..n as usize {
+            c.wait_ready(i);
+        }
+        c
+    }
+
+    fn peers(&self, me: u8) -> String {
+        self.regions
+            .iter()
+            .filter(|r| r.id != me)
+            .map(|r| format!("{}@127.0.0.1:{}", r.id, r.repl_port))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn spawn(&mut self, i: usize, tls_dir: Option<&Path>) {
+        let r = &self.regions[i];
+        let tls = tls_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.dir.join("tls"));
+        let data = self.dir.join(format!("region-{}", r.id));
+        let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .arg("server")
+            .args(["--bind", "127.0.0.1", "--port", &r.port.to_string()])
+            .args(["--region-id", &r.id.to_string()])
+            .args(["--data-dir", data.to_str().unwrap()])
+            .args(["--repl-port", &r.repl_port.to_string()])
+            .args(["--repl-tls-dir", tls.to_str().unwrap()])
+            .args(["--peers", &self.peers(r.id)])
+            .env("MERIDIAN_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start meridian");
+        self.regions[i].child = Some(child);
+    }
+
+    fn wait_ready(&mut self, i: usize) {
+        let deadline = Instant::now() + common::TIMEOUT;
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.regions[i].port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("region {} did not start", self.regions[i].id);
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.regions[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn conn(&self, i: usize) -> Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.regions[i].port))
+            .unwrap()
+            .get_connection_with_timeout(common::TIMEOUT)
+            .unwrap()
+    }
+
+    fn info_field(&self, i: usize, field: &str) -> String {
+        let info: String = cmd("INFO")
+            .arg("replication")
+            .query(&mut self.conn(i))
+            .unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.regions.len() {
+            self.kill(i);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+/// Polls `f` on every region until all return `want` (bounded).
+fn eventually<T: PartialEq + std::fmt::Debug>(
+    c: &Cluster,
+    want: T,
+    f: impl Fn(&mut Connection) -> T,
+) {
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    let mut last = Vec::new();
+    while Instant::now() < deadline {
+        last = (0..c.regions.len()).map(|i| f(&mut c.conn(i))).collect();
+        if last.iter().all(|v| *v == want) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("regions did not converge to {want:?}: {last:?}");
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn three_regions_converge_per_contract() {
+    let c = Cluster::start(3);
+    eventually(&c, "2".to_string(), |_| "2".to_string());
+    // Links up everywhere.
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    while (0..3).any(|i| c.info_field(i, "connected_regions") != "2") {
+        assert!(Instant::now() < deadline, "links did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Concurrent increments are summed; sets unioned; hash fields merged.
+    for i in 0..3 {
+        let mut con = c.conn(i);
+        let _: i64 = cmd("INCRBY")
+            .arg("hits")
+            .arg(10 * (i + 1))
+            .query(&mut con)
+            .unwrap();
+        let _: i64 = cmd("SADD")
+            .arg("s")
+            .arg(format!("m{i}"))
+            .query(&mut con)
+            .unwrap();
+        let _: i64 = cmd("HINCRBY")
+            .arg("h")
+            .arg("n")
+            .arg(1)
+            .query(&mut con)
+            .unwrap();
+        let _: f64 = cmd("ZINCRBY")
+            .arg("z")
+            .arg(1.5)
+            .arg("p")
+            .query(&mut con)
+            .unwrap();
+    }
+    eventually(&c, Some(60), |con| {
+        cmd("GET").arg("hits").query::<Option<i64>>(con).unwrap()
+    });
+    eventually(
+        &c,
+        vec!["m0".to_string(), "m1".into(), "m2".into()],
+        |con| sorted(cmd("SMEMBERS").arg("s").query(con).unwrap()),
+    );
+    eventually(&c, Some(3), |con| {
+        cmd("HGET")
+            .arg("h")
+            .arg("n")
+            .query::<Option<i64>>(con)
+            .unwrap()
+    });
+    eventually(&c, Some(4.5), |con| {
+        cmd("ZSCORE")
+            .arg("z")
+            .arg("p")
+            .query::<Option<f64>>(con)
+            .unwrap()
+    });
+    // Observed-remove delete: DEL in region 1 removes what it saw everywhere.
+    let _: i64 = cmd("DEL").arg("s").query(&mut c.conn(0)).unwrap();
+    eventually(&c, 0, |con| {
+        cmd("EXISTS").arg("s").query::<i64>(con).unwrap()
+    });
+    // A later SADD anywhere shows up everywhere.
+    let _: i64 = cmd("SADD")
+        .arg("s")
+        .arg("late")
+        .query(&mut c.conn(2))
+        .unwrap();
+    eventually(&c, vec!["late".to_string()], |con| {
+        sorted(cmd("SMEMBERS").arg("s").query(con).unwrap())
+    });
+    // Expiry replicates as an absolute time.
+    let _: () = cmd("SET")
+        .arg("t")
+        .arg("v")
+        .arg("PX")
+        .arg(300)
+        .query(&mut c.conn(1))
+        .unwrap();
+    eventually(&c, 0, |con| {
+        cmd("EXISTS").arg("t").query::<i64>(con).unwrap()
+    });
+    // MULTI/EXEC arrives as one op: the other regions never see half of it.
+    let mut con = c.conn(0);
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("a")
+        .arg("1")
+        .cmd("SET")
+        .arg("b")
+        .arg("1")
+        .query(&mut con)
+        .unwrap();
+    eventually(&c, (Some("1".to_string()), Some("1".to_string())), |con| {
+        let v: Vec<Option<String>> = cmd("MGET").arg("a").arg("b").query(con).unwrap();
+        (v[0].clone(), v[1].clone())
+    });
+}
+
+#[test]
+fn publish_reaches_other_regions() {
+    let c = Cluster::start(2);
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    while c.info_field(0, "connected_regions") != "1" {
+        assert!(Instant::now() < deadline, "link did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut sub = c.conn(1);
+    sub.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut ps = sub.as_pubsub();
+    ps.subscribe("news").unwrap();
+    let mut publisher = c.conn(0);
+    // Best effort: publish until one arrives (bounded).
+    let mut got = None;
+    for _ in 0..20 {
+        let _: i64 = cmd("PUBLISH")
+            .arg("news")
+            .arg("hello")
+            .query(&mut publisher)
+            .unwrap();
+        ps.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        if let Ok(m) = ps.get_message() {
+            got = Some(m.get_payload::<String>().unwrap());
+            break;
+        }
+    }
+    assert_eq!(got.as_deref(), Some("hello"));
+}
+
+#[test]
+fn restarted_region_catches_up_and_refuses_writes_until_then() {
+    let mut c = Cluster::start(3);
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    while (0..3).any(|i| c.info_field(i, "connected_regions") != "2") {
+        assert!(Instant::now() < deadline, "links did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _: i64 = cmd("INCRBY").arg("n").arg(5).query(&mut c.conn(2)).unwrap();
+    eventually(&c, Some(5), |con| {
+        cmd("GET").arg("n").query::<Option<i64>>(con).unwrap()
+    });
+    c.kill(2);
+    for i in 0..2 {
+        let _: i64 = cmd("INCRBY").arg("n").arg(1).query(&mut c.conn(i)).unwrap();
+        let _: i64 = cmd("SADD")
+            .arg("while-down")
+            .arg(i)
+            .query(&mut c.conn(i))
+            .unwrap();
+    }
+    c.spawn(2, None);
+    c.wait_ready(2);
+    // Without persistence the restarted region has lost its data: it must get everything
+    // back from its peers (including its own earlier INCRBY 5) before writing again.
+    eventually(&c, Some(7), |con| {
+        cmd("GET").arg("n").query::<Option<i64>>(con).unwrap()
+    });
+    eventually(&c, 2, |con| {
+        cmd("SCARD").arg("while-down").query::<i64>(con).unwrap()
+    });
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        match cmd("INCR").arg("n").query::<i64>(&mut c.conn(2)) {
+            Ok(v) => {
+                assert_eq!(v, 8);
+                break;
+            }
+            Err(e) => {
+                assert!(e.to_string().to_lowercase().contains("readonly"), "{e}");
+                assert!(Instant::now() < deadline, "region 3 never became writable");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    eventually(&c, Some(8), |con| {
+        cmd("GET").arg("n").query::<Option<i64>>(con).unwrap()
+    });
+}
+
+#[test]
+fn peer_with_certificate_from_another_ca_is_refused() {
+    let mut c = Cluster::start(2);
+    // Restart region 2 with certificates from a different cluster CA.
+    c.kill(1);
+    let other = c.dir.join("other-tls");
+    replication::net::certs::ensure_dev_certs(&other, 1..=2).unwrap();
+    c.spawn(1, Some(&other));
+    c.wait_ready(1);
+    let _: () = cmd("SET")
+        .arg("k")
+        .arg("from-1")
+        .query(&mut c.conn(0))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(c.info_field(0, "connected_regions"), "0");
+    assert_eq!(c.info_field(1, "connected_regions"), "0");
+    let k: Option<String> = cmd("GET").arg("k").query(&mut c.conn(1)).unwrap();
+    assert_eq!(k, None, "nothing crosses a refused link");
+    // Region 2 restarted without its data and cannot reach its peer: it refuses writes
+    // rather than reuse sequence numbers its peer may already hold.
+    let e = cmd("SET")
+        .arg("j")
+        .arg("from-2")
+        .query::<()>(&mut c.conn(1))
+        .unwrap_err();
+    assert!(e.to_string().to_lowercase().contains("readonly"), "{e}");
+}
