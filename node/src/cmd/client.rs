@@ -112,6 +112,9 @@ fn describe(server: &ServerState, c: &ClientHandle) -> String {
     if sub + psub + ssub > 0 {
         flags.push('P');
     }
+    if c.is_blocked() {
+        flags.push('b');
+    }
     if multi >= 0 {
         flags.push('x');
     }

@@ -38,8 +38,45 @@
 //!
 //! Commands are entered through [`dispatch`], which queues them inside MULTI
 //! and restricts RESP2 subscribers before handing them to the table.
+//!
+//! # Blocking commands
+//!
+//! BZPOPMIN, BZPOPMAX and BZMPOP (and later BLPOP, BLMOVE, XREAD BLOCK...) wait for a
+//! key to be written. Handlers stay synchronous; the waiting happens in the connection
+//! task. The protocol, for a handler that finds nothing to serve:
+//!
+//! 1. Parse and validate everything (the timeout with [`blocking::timeout_arg`]), look
+//!    at the keys under `let mut st = ctx.store()` and serve at once if possible.
+//! 2. Otherwise, if [`Ctx::can_block`] is false (inside EXEC, where Redis never blocks)
+//!    return the timeout reply at once.
+//! 3. Otherwise call [`Ctx::block`] with the SAME store guard (`&mut st`), the keys, the
+//!    timeout and the reply to send when it expires, and return `Ok(anything)` (it is
+//!    not sent). `Ctx::block` registers the client in the store's registry
+//!    ([`crate::store::Blocking`]) in the critical section in which it found nothing,
+//!    so no write is missed, and sets [`Action::Block`].
+//!
+//! The connection then flushes the replies before it, and waits for a wake-up from
+//! the registry, the deadline, CLIENT KILL / shutdown, or the socket closing (it keeps
+//! reading, bounded by the query buffer limit, to notice a disconnection; pipelined
+//! commands after the blocking one wait, as in Redis). On a wake-up it re-runs the
+//! handler with a retry context ([`Ctx::is_retry`]): the handler does exactly the same
+//! as the first time, so when it calls `Ctx::block` again the client keeps its place in
+//! the queue and waits on; when it returns without blocking its reply is sent and the
+//! registration is dropped. The store wakes waiters from `Store::apply_key_tracked`,
+//! the one place every delta passes (local writes, deltas replicated from other
+//! regions, FLUSHDB/FLUSHALL, expiry deletions): a push replicated from another region
+//! serves a client blocked here. Fairness is FIFO per key (see `store/blocking.rs`).
+//! A blocked command counts once in INFO commandstats; blocked clients show in INFO
+//! `blocked_clients` and with flag `b` in CLIENT LIST.
+//!
+//! For a later blocking command: BLPOP/BLMOVE/BLMPOP follow the same three steps
+//! ([`crate::store::Wake::Fifo`]); XREAD/XREADGROUP BLOCK, whose readiness differs per
+//! waiter, block with [`crate::store::Wake::All`]. WAIT waits for replication acks, not
+//! keys: it would register with no keys and be woken by the ack path through the same
+//! `Notify` (a small extension of the registry).
 
 pub mod args;
+pub mod blocking;
 mod client;
 mod command;
 mod config;
@@ -97,6 +134,9 @@ pub enum Action {
     Close,
     /// Send nothing; shut the server down (SHUTDOWN).
     Shutdown,
+    /// Send nothing yet: the client blocks (see "Blocking commands" above; the details
+    /// are in [`Ctx::blocked`]).
+    Block,
 }
 
 /// Context of one command execution.
@@ -109,6 +149,10 @@ pub struct Ctx<'a> {
     pub action: Option<Action>,
     /// The store, when the caller (EXEC) already holds its lock.
     held: Option<&'a dyn HeldStore>,
+    /// Set by [`Ctx::block`] on a first run: what the connection waits for.
+    pub blocked: Option<blocking::Blocked>,
+    /// The registration of the blocked command this run retries.
+    retry: Option<crate::store::WaiterId>,
 }
 
 /// Access to a store whose lock the caller already holds (see the module docs).
@@ -171,7 +215,60 @@ impl<'a> Ctx<'a> {
             client,
             action: None,
             held: None,
+            blocked: None,
+            retry: None,
         }
+    }
+
+    /// A context for re-running a blocked command (see "Blocking commands").
+    pub fn retry(
+        server: &'a ServerState,
+        client: &'a mut ClientState,
+        id: crate::store::WaiterId,
+    ) -> Self {
+        let mut ctx = Ctx::new(server, client);
+        ctx.retry = Some(id);
+        ctx
+    }
+
+    /// Whether the command may block: not inside EXEC (Redis never blocks there).
+    pub fn can_block(&self) -> bool {
+        self.held.is_none()
+    }
+
+    /// Whether this run re-runs a blocked command after a wake-up.
+    pub fn is_retry(&self) -> bool {
+        self.retry.is_some()
+    }
+
+    /// Blocks the client on `keys` (of the selected db) for `timeout` (`None`: forever);
+    /// `on_timeout` is the reply when it expires. `st` must be the guard under which the
+    /// handler found nothing to serve. On a retry the client keeps its registration
+    /// (and its place). The handler returns right after; its reply is not sent.
+    pub fn block(
+        &mut self,
+        st: &mut Store,
+        keys: &[&[u8]],
+        wake: crate::store::Wake,
+        timeout: Option<std::time::Duration>,
+        on_timeout: Reply,
+    ) {
+        debug_assert!(self.can_block());
+        self.action = Some(Action::Block);
+        if let Some(id) = self.retry {
+            st.blocking().stay(id);
+            return;
+        }
+        let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+        let id = st
+            .blocking()
+            .register(self.db(), keys, wake, notify.clone());
+        self.blocked = Some(blocking::Blocked {
+            id,
+            notify,
+            deadline: timeout.and_then(|t| std::time::Instant::now().checked_add(t)),
+            on_timeout,
+        });
     }
 
     /// A context for one command run while the caller holds the store (EXEC).
@@ -185,6 +282,8 @@ impl<'a> Ctx<'a> {
             client,
             action: None,
             held: Some(held),
+            blocked: None,
+            retry: None,
         }
     }
 }

@@ -37,16 +37,20 @@ use crdt::zset::ZSet;
 use crdt::{CausalContext, Kind, Value};
 
 use super::args::{int, is, syntax_error, NOT_FLOAT, NOT_INTEGER};
+use super::blocking::timeout_arg;
 use super::util::{bulk, get_kind, scan_opts, scan_reply, scan_step};
 use super::{CmdResult, CommandSpec, Ctx, Flag, Group};
 use crate::resp::{Protocol, Reply};
-use crate::store::{Store, Write};
+use crate::store::{Store, Wake, Write};
 
 const W: &[Flag] = &[Flag::Write, Flag::Denyoom];
 const WF: &[Flag] = &[Flag::Write, Flag::Denyoom, Flag::Fast];
 const WD: &[Flag] = &[Flag::Write];
 const WDF: &[Flag] = &[Flag::Write, Flag::Fast];
 const WM: &[Flag] = &[Flag::Write, Flag::Denyoom, Flag::MovableKeys];
+const WDM: &[Flag] = &[Flag::Write, Flag::MovableKeys];
+const BLOCKING: &[Flag] = &[Flag::Write, Flag::Noscript, Flag::Blocking, Flag::Fast];
+const BLOCKING_M: &[Flag] = &[Flag::Write, Flag::Blocking, Flag::MovableKeys];
 const R: &[Flag] = &[Flag::Readonly];
 const RF: &[Flag] = &[Flag::Readonly, Flag::Fast];
 const RM: &[Flag] = &[Flag::Readonly, Flag::MovableKeys];
@@ -83,6 +87,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("zrevrange", -4, zrevrange, R, (1, 1, 1), "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order."),
     spec!("zpopmin", -2, zpopmin, WDF, (1, 1, 1), "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."),
     spec!("zpopmax", -2, zpopmax, WDF, (1, 1, 1), "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."),
+    spec!("bzpopmin", -3, bzpopmin, BLOCKING, (1, -2, 1), "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
+    spec!("bzpopmax", -3, bzpopmax, BLOCKING, (1, -2, 1), "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped."),
+    spec!("zmpop", -4, zmpop, WDM, (0, 0, 0), "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped."),
+    spec!("bzmpop", -5, bzmpop, BLOCKING_M, (0, 0, 0), "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
     spec!("zunion", -3, zunion, RM, (0, 0, 0), "6.2.0", "Returns the union of multiple sorted sets."),
     spec!("zinter", -3, zinter, RM, (0, 0, 0), "6.2.0", "Returns the intersect of multiple sorted sets."),
     spec!("zdiff", -3, zdiff, RM, (0, 0, 0), "6.2.0", "Returns the difference between multiple sorted sets."),
@@ -900,6 +908,50 @@ fn positive_count(b: &[u8]) -> Result<i64, Reply> {
     }
 }
 
+/// The `n` lowest (`max`: highest) entries of `z`, in pop order. O(len) to select, then
+/// O(n log n) to order them.
+fn extremes(z: &ZSet, max: bool, n: usize) -> Vec<Entry<'_>> {
+    let mut all: Vec<Entry<'_>> = z.iter().map(|(m, s)| (&m[..], s)).collect();
+    let n = n.min(all.len());
+    let order = |a: &Entry<'_>, b: &Entry<'_>| {
+        if max {
+            cmp_entry(b, a)
+        } else {
+            cmp_entry(a, b)
+        }
+    };
+    if n > 0 && n < all.len() {
+        all.select_nth_unstable_by(n - 1, order);
+        all.truncate(n);
+    }
+    all.sort_unstable_by(order);
+    all
+}
+
+/// Members removed by a pop, with their scores, in pop order.
+type Popped = Vec<(Vec<u8>, f64)>;
+
+/// Removes the `n` lowest (`max`: highest) members of the sorted set at `key` in one op
+/// and returns them in pop order; `Ok(None)` when the key holds no sorted set,
+/// `Err(WRONGTYPE)` for another type.
+fn pop_n(st: &mut Store, db: u8, key: &[u8], max: bool, n: usize) -> Result<Option<Popped>, Reply> {
+    let Some(z) = zset_of(st, db, key)? else {
+        return Ok(None);
+    };
+    let picked = owned_entries(&extremes(z, max, n));
+    if !picked.is_empty() {
+        let ops: Vec<(&[u8], ZOp)> = picked.iter().map(|(m, _)| (&m[..], ZOp::Rem)).collect();
+        let mut w = st.write(db);
+        write_ops(&mut w, key, &ops)?;
+    }
+    Ok(Some(picked))
+}
+
+/// Whether `key` holds a sorted set with members.
+fn has_members(st: &Store, db: u8, key: &[u8]) -> Result<bool, Reply> {
+    Ok(zset_of(st, db, key)?.is_some_and(|z| z.iter().next().is_some()))
+}
+
 fn zpop_common(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
     if args.len() > 3 {
         return Err(syntax_error());
@@ -912,25 +964,13 @@ fn zpop_common(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
     let key = &args[1];
     let db = ctx.db();
     let mut st = ctx.store();
-    let Some(z) = zset_of(&st, db, key)? else {
-        return Ok(Reply::Array(Vec::new()));
-    };
-    let n = count.unwrap_or(1);
-    if n == 0 {
+    if zset_of(&st, db, key)?.is_none() || count == Some(0) {
         return Ok(Reply::Array(Vec::new()));
     }
-    let all = sorted(z);
-    let n = (n as usize).min(all.len());
-    let picked: Vec<Entry<'_>> = if max {
-        all.iter().rev().take(n).copied().collect()
-    } else {
-        all[..n].to_vec()
-    };
-    let reply = entries_reply(resp3 && count.is_some(), &picked, true);
-    let ops: Vec<(Vec<u8>, ZOp)> = picked.iter().map(|(m, _)| (m.to_vec(), ZOp::Rem)).collect();
-    let mut w = st.write(db);
-    write_ops(&mut w, key, &ops)?;
-    Ok(reply)
+    let n = usize::try_from(count.unwrap_or(1)).unwrap_or(usize::MAX);
+    let picked = pop_n(&mut st, db, key, max, n)?.unwrap_or_default();
+    let picked: Vec<Entry<'_>> = picked.iter().map(|(m, s)| (&m[..], *s)).collect();
+    Ok(entries_reply(resp3 && count.is_some(), &picked, true))
 }
 
 fn zpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -939,6 +979,139 @@ fn zpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 fn zpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     zpop_common(ctx, args, true)
+}
+
+// ---------------------------------------------------------------------------------------
+// BZPOPMIN BZPOPMAX ZMPOP BZMPOP
+//
+// The blocking forms follow "Blocking commands" in `cmd/mod.rs`: serve from the first
+// key (in argument order) holding a sorted set, else block on all the keys; inside EXEC
+// they answer the timeout reply (a null array) at once. A woken client re-runs the
+// command as Redis 7.2 does: it is served only when one of its keys holds a sorted set
+// (a key turned into another type keeps it blocked), and then from the first such key
+// in argument order (Redis 7.0 serves from the key that was written).
+
+/// Serves a blocking pop from the first key holding members, or blocks on `keys`.
+/// `serve` builds the reply from the key and the popped entries.
+fn blocking_pop(
+    ctx: &mut Ctx<'_>,
+    keys: &[Bytes],
+    max: bool,
+    count: usize,
+    timeout: Option<std::time::Duration>,
+    serve: impl Fn(&[u8], &[(Vec<u8>, f64)]) -> Reply,
+) -> CmdResult {
+    let db = ctx.db();
+    let mut st = ctx.store();
+    let ready = !ctx.is_retry() || {
+        let mut any = false;
+        for k in keys {
+            if matches!(st.get(db, k), Some(Value::ZSet(z)) if z.data.iter().next().is_some()) {
+                any = true;
+                break;
+            }
+        }
+        any
+    };
+    if ready {
+        for key in keys {
+            if has_members(&st, db, key)? {
+                let popped = pop_n(&mut st, db, key, max, count)?.unwrap_or_default();
+                return Ok(serve(key, &popped));
+            }
+        }
+    }
+    if ctx.can_block() {
+        let keys: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        ctx.block(&mut st, &keys, Wake::Fifo, timeout, Reply::NullArray);
+    }
+    Ok(Reply::NullArray)
+}
+
+fn bzpop_common(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
+    let (keys, timeout) = args[1..].split_at(args.len() - 2);
+    let timeout = timeout_arg(&timeout[0])?;
+    blocking_pop(ctx, keys, max, 1, timeout, |key, popped| {
+        match popped.first() {
+            Some((m, s)) => Reply::Array(vec![bulk(key), bulk(m), score_reply(*s)]),
+            None => Reply::NullArray,
+        }
+    })
+}
+
+fn bzpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    bzpop_common(ctx, args, false)
+}
+
+fn bzpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    bzpop_common(ctx, args, true)
+}
+
+/// `numkeys key [key ...] <MIN | MAX> [COUNT count]` from `args[at..]`: the keys, MAX,
+/// the count. Errors as Redis' `zmpopGenericCommand`.
+fn mpop_args(args: &[Bytes], at: usize) -> Result<(&[Bytes], bool, usize), Reply> {
+    let numkeys = match crate::resp::parse_i64(&args[at]) {
+        Some(n) if n > 0 => n as u64,
+        _ => return Err(Reply::err("numkeys should be greater than 0")),
+    };
+    let where_at = (at as u64 + 1).saturating_add(numkeys);
+    if where_at >= args.len() as u64 {
+        return Err(syntax_error());
+    }
+    let where_at = where_at as usize;
+    let max = if is(&args[where_at], "min") {
+        false
+    } else if is(&args[where_at], "max") {
+        true
+    } else {
+        return Err(syntax_error());
+    };
+    let mut count = None;
+    let mut i = where_at + 1;
+    while i < args.len() {
+        if count.is_none() && is(&args[i], "count") && i + 1 < args.len() {
+            count = match crate::resp::parse_i64(&args[i + 1]) {
+                Some(n) if n > 0 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+                _ => return Err(Reply::err("count should be greater than 0")),
+            };
+            i += 2;
+        } else {
+            return Err(syntax_error());
+        }
+    }
+    Ok((&args[at + 1..where_at], max, count.unwrap_or(1)))
+}
+
+/// `[key, [[member, score], ...]]` (ZMPOP, BZMPOP).
+fn mpop_reply(key: &[u8], popped: &[(Vec<u8>, f64)]) -> Reply {
+    Reply::Array(vec![
+        bulk(key),
+        Reply::Array(
+            popped
+                .iter()
+                .map(|(m, s)| Reply::Array(vec![bulk(m), score_reply(*s)]))
+                .collect(),
+        ),
+    ])
+}
+
+fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let (keys, max, count) = mpop_args(args, 1)?;
+    let db = ctx.db();
+    let mut st = ctx.store();
+    for key in keys {
+        if has_members(&st, db, key)? {
+            let popped = pop_n(&mut st, db, key, max, count)?.unwrap_or_default();
+            return Ok(mpop_reply(key, &popped));
+        }
+    }
+    Ok(Reply::NullArray)
+}
+
+fn bzmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let (keys, max, count) = mpop_args(args, 2)?;
+    let timeout = timeout_arg(&args[1])?;
+    blocking_pop(ctx, keys, max, count, timeout, mpop_reply)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ pub struct ClientHandle {
     pub multi: AtomicI64,
     killed: AtomicBool,
     kill_notify: Notify,
+    blocked: AtomicBool,
 }
 
 impl ClientHandle {
@@ -89,6 +90,7 @@ impl ClientHandle {
             multi: AtomicI64::new(-1),
             killed: AtomicBool::new(false),
             kill_notify: Notify::new(),
+            blocked: AtomicBool::new(false),
         }
     }
 
@@ -132,6 +134,16 @@ impl ClientHandle {
     pub fn kill(&self) {
         self.killed.store(true, Relaxed);
         self.kill_notify.notify_one();
+    }
+
+    /// Whether the client waits in a blocking command (CLIENT LIST flag `b`).
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.load(Relaxed)
+    }
+
+    /// Marks the client blocked or not (the connection, around a blocking wait).
+    pub fn set_blocked(&self, on: bool) {
+        self.blocked.store(on, Relaxed);
     }
 
     /// True once [`kill`](Self::kill) was called.

@@ -219,11 +219,17 @@ impl Connection {
     async fn process_buffer(&mut self) -> Result<(), Close> {
         let limits = self.state.config().parse_limits();
         while let Some(args) = self.parser.parse(&mut self.rbuf, &limits)? {
-            let (reply, action) = {
+            let (mut reply, mut action, blocked) = {
                 let mut ctx = Ctx::new(&self.state, &mut self.client);
                 let reply = dispatch(&mut ctx, &args);
-                (reply, ctx.action.take())
+                (reply, ctx.action.take(), ctx.blocked.take())
             };
+            if action == Some(Action::Block) {
+                action = None;
+                if let Some(blocked) = blocked {
+                    (reply, action) = self.wait_blocked(&args, blocked).await?;
+                }
+            }
             drop(args);
             Stats::add(&self.state.stats.commands_processed, 1);
             if reply.is_error() {
@@ -238,7 +244,9 @@ impl Connection {
                     encode(&reply, self.client.protocol(), &mut self.wbuf);
                     return Err(Close::Requested);
                 }
-                None => encode(&reply, self.client.protocol(), &mut self.wbuf),
+                Some(Action::Block) | None => {
+                    encode(&reply, self.client.protocol(), &mut self.wbuf)
+                }
             }
             if self.wbuf.len() >= FLUSH_THRESHOLD {
                 self.flush(true).await?;
@@ -248,6 +256,93 @@ impl Connection {
             }
         }
         Ok(())
+    }
+
+    /// Waits while the command `args` is blocked (see "Blocking commands" in `cmd/mod.rs`):
+    /// re-runs it on every wake-up from the store until it stops blocking, and returns
+    /// its reply and action, or the timeout reply at the deadline. Ends the connection
+    /// on CLIENT KILL / shutdown, on disconnection and over the query buffer limit; the
+    /// registration is dropped however this ends (also when the task is cancelled).
+    async fn wait_blocked(
+        &mut self,
+        args: &[bytes::Bytes],
+        blocked: crate::cmd::blocking::Blocked,
+    ) -> Result<(Reply, Option<Action>), Close> {
+        /// Cancels the registration unless the command was served.
+        struct Registration<'s> {
+            state: &'s ServerState,
+            id: Option<crate::store::WaiterId>,
+            handle: &'s ClientHandle,
+        }
+        impl Drop for Registration<'_> {
+            fn drop(&mut self) {
+                if let Some(id) = self.id {
+                    self.state.store.lock().blocking().cancel(id);
+                }
+                self.handle.set_blocked(false);
+            }
+        }
+        // The replies before the blocking command go out now.
+        self.flush(true).await?;
+        let handle = self.client.handle.clone();
+        let state = self.state.clone();
+        handle.set_blocked(true);
+        let mut registration = Registration {
+            state: &state,
+            id: Some(blocked.id),
+            handle: &handle,
+        };
+        let handler = state
+            .commands
+            .lookup(args)
+            .ok()
+            .and_then(|e| e.spec.handler);
+        let limit = self.state.config().client_query_buffer_limit.bytes() as usize;
+        loop {
+            let deadline = async {
+                match blocked.deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let (stream, rbuf) = (&mut self.stream, &mut self.rbuf);
+            if rbuf.capacity() - rbuf.len() < READ_CHUNK {
+                rbuf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                _ = blocked.notify.notified() => {}
+                _ = deadline => return Ok((blocked.on_timeout, None)),
+                _ = handle.killed() => return Err(Close::Requested),
+                r = stream.read_buf(rbuf) => {
+                    let n = r.map_err(Close::Io)?;
+                    if n == 0 {
+                        return Err(Close::Eof);
+                    }
+                    Stats::add(&self.state.stats.net_input_bytes, n as u64);
+                    handle
+                        .qbuf
+                        .store(self.rbuf.len(), std::sync::atomic::Ordering::Relaxed);
+                    if self.rbuf.len() > limit {
+                        Stats::add(&self.state.stats.query_buffer_limit_disconnections, 1);
+                        return Err(Close::QueryBufferLimit(self.rbuf.len()));
+                    }
+                    continue;
+                }
+            }
+            let Some(handler) = handler else {
+                return Ok((Reply::err("unknown command"), None));
+            };
+            let mut ctx = Ctx::retry(&state, &mut self.client, blocked.id);
+            let reply = handler(&mut ctx, args).unwrap_or_else(|e| e);
+            match ctx.action.take() {
+                Some(Action::Block) => continue,
+                action => {
+                    registration.id = None;
+                    self.state.store.lock().blocking().served(blocked.id);
+                    return Ok((reply, action));
+                }
+            }
+        }
     }
 
     /// Writes all pending replies, enforcing the output buffer limits.

@@ -241,3 +241,61 @@ mod tests {
         assert!(b.is_woken(f1) && b.is_woken(all) && !b.is_woken(f2));
     }
 }
+
+#[cfg(test)]
+mod store_tests {
+    use super::*;
+    use crate::store::{DeltaSink, Store};
+    use crdt::OpDelta;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    #[derive(Clone, Default)]
+    struct Record(Arc<Mutex<Vec<OpDelta>>>);
+
+    impl DeltaSink for Record {
+        fn emit(&mut self, op: &OpDelta, _first_seq: u64) {
+            self.0.lock().unwrap().push(op.clone());
+        }
+    }
+
+    /// A write replicated from another region wakes a client blocked here: the design's
+    /// "a push in one region serves a BLPOP/BZPOPMIN blocked in another".
+    #[tokio::test]
+    async fn a_remote_op_wakes_a_waiter() {
+        let mut here = Store::new(1);
+        let mut there = Store::new(2);
+        let rec = Record::default();
+        there.set_sink(Box::new(rec.clone()));
+        let notify = Arc::new(Notify::new());
+        let id = here
+            .blocking()
+            .register(0, &[b"z", b"other"], Wake::Fifo, notify.clone());
+        // A remote write to an unrelated key or db does not wake it.
+        there
+            .write(0)
+            .put_string(b"unrelated", b"x"[..].into(), false);
+        there.write(1).put_string(b"z", b"x"[..].into(), false);
+        for op in rec.0.lock().unwrap().drain(..) {
+            here.apply_remote(&op);
+        }
+        assert!(!here.blocked().is_woken(id));
+        // A remote write to the key does, through the Notify the connection waits on.
+        there.write(0).put_string(b"z", b"v"[..].into(), false);
+        let op = rec.0.lock().unwrap().pop().unwrap();
+        here.apply_remote(&op);
+        assert!(here.blocked().is_woken(id));
+        tokio::time::timeout(Duration::from_secs(5), notify.notified())
+            .await
+            .expect("the waiter was not notified");
+        // Re-applying the same op (a duplicate) is a no-op.
+        here.blocking().stay(id);
+        here.apply_remote(&op);
+        assert!(!here.blocked().is_woken(id));
+        // A local write wakes it too; served, it leaves the registry.
+        here.write(0).put_string(b"other", b"v"[..].into(), false);
+        assert!(here.blocked().is_woken(id));
+        here.blocking().served(id);
+        assert!(here.blocked().is_empty());
+    }
+}

@@ -411,6 +411,9 @@ impl Store {
         if let Some(w) = self.watched.get_mut(&db).and_then(|keys| keys.get_mut(key)) {
             w.version += 1;
         }
+        if !self.blocking.is_empty() {
+            self.blocking.signal(db, key);
+        }
         let before = self.ks.get(db, key).and_then(|k| k.expire_at());
         self.ks.merge_key(db, key, state, ctx);
         let after = self.ks.get(db, key).and_then(|k| k.expire_at());
