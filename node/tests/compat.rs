@@ -47,14 +47,22 @@ mod common;
 
 #[path = "compat/connection.rs"]
 mod connection;
+#[path = "compat/geo.rs"]
+mod geo;
+#[path = "compat/hash.rs"]
+mod hash;
 #[path = "compat/keys.rs"]
 mod keys;
 #[path = "compat/pubsub.rs"]
 mod pubsub;
+#[path = "compat/set.rs"]
+mod set;
 #[path = "compat/strings.rs"]
 mod strings;
 #[path = "compat/transactions.rs"]
 mod transactions;
+#[path = "compat/zset.rs"]
+mod zset;
 
 const REDIS_SERVER: &str = "/usr/bin/redis-server";
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -568,6 +576,10 @@ family!(strings);
 family!(keys);
 family!(transactions);
 family!(pubsub);
+family!(hash);
+family!(set);
+family!(zset);
+family!(geo);
 
 #[test]
 fn comparator_modes() {

@@ -9,8 +9,9 @@
 //! set first (O(n log n), see the `zset` module docs).
 //!
 //! Coordinates (GEOPOS, WITHCOORD) are printed in RESP2 exactly as Redis does (`%.17Lf`
-//! without trailing zeros); in RESP3 they are doubles, printed as the shortest text that
-//! round-trips (the same number, possibly fewer digits than Redis prints).
+//! without trailing zeros); in RESP3 they are doubles of that same rounded value (17
+//! decimals), printed as the shortest text that round-trips it: the number a client
+//! parses is Redis' (`0.00000268220901489`, not the unrounded `2.682209014892578e-06`).
 
 use bytes::Bytes;
 
@@ -57,7 +58,8 @@ fn resp3(ctx: &Ctx<'_>) -> bool {
 /// A coordinate reply (Redis' `addReplyHumanLongDouble`).
 fn coord_reply(resp3: bool, v: f64) -> Reply {
     if resp3 {
-        Reply::Double(v)
+        let text = geohash::fmt_coord(v);
+        Reply::Double(text.parse().unwrap_or(v))
     } else {
         Reply::bulk(geohash::fmt_coord(v))
     }

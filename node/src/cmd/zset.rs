@@ -1,6 +1,6 @@
 //! Sorted-set commands: ZADD ZINCRBY ZREM ZSCORE ZMSCORE ZRANK ZREVRANK ZRANGE
 //! ZRANGEBYSCORE ZREVRANGEBYSCORE ZRANGEBYLEX ZREVRANGEBYLEX ZREVRANGE ZRANGESTORE ZCOUNT
-//! ZLEXCOUNT ZCARD ZPOPMIN ZPOPMAX ZUNION ZINTER ZDIFF ZUNIONSTORE ZINTERSTORE ZDIFFSTORE
+//! ZLEXCOUNT ZCARD ZPOPMIN ZPOPMAX ZMPOP BZPOPMIN BZPOPMAX BZMPOP ZUNION ZINTER ZDIFF ZUNIONSTORE ZINTERSTORE ZDIFFSTORE
 //! ZINTERCARD ZREMRANGEBYRANK ZREMRANGEBYSCORE ZREMRANGEBYLEX ZRANDMEMBER ZSCAN.
 //!
 //! Semantics across regions (see the `crdt::zset` docs): membership is add-wins, a ZADD
@@ -17,14 +17,17 @@
 //! ([`sorted`], O(n log n) per call) and ZCARD counts members (O(n)).
 //!
 //! Deviations from Redis:
-//! - score arguments are parsed with Rust's float parser, which accepts what `strtod`
-//!   accepts except hexadecimal floats (`0x10`), which are refused;
+//! - a score of `-0` is stored as `0` (Redis keeps the sign only in its large-set
+//!   encoding);
 //! - an increment is a counter contribution added to the member's base score, so a run of
 //!   ZINCRBYs may round differently in the last bit from Redis' sequential additions
 //!   (`0.1 + 0.2 + 0.3`); ZINCRBY and ZADD INCR reply with the stored score;
 //! - an infinite increment (or one whose result is infinite) is written as a plain score
 //!   (LWW) instead of a counter contribution: counter floors cannot subtract infinities.
 //! - ZRANK/ZREVRANK accept Redis 7.2's `WITHSCORE`.
+//! - a blocked BZPOP*/BZMPOP woken by a write is served from the first of its keys (in
+//!   argument order) that holds members, as Redis 7.2's re-execution does; 7.0 serves
+//!   from the key that was written.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -38,7 +41,7 @@ use crdt::{CausalContext, Kind, Value};
 
 use super::args::{int, is, syntax_error, NOT_FLOAT, NOT_INTEGER};
 use super::blocking::timeout_arg;
-use super::util::{bulk, get_kind, scan_opts, scan_reply, scan_step};
+use super::util::{bulk, get_kind, parse_ld, scan_opts, scan_reply, scan_step};
 use super::{CmdResult, CommandSpec, Ctx, Flag, Group};
 use crate::resp::{Protocol, Reply};
 use crate::store::{Store, Wake, Write};
@@ -115,6 +118,10 @@ pub(super) fn parse_float(b: &[u8]) -> Option<f64> {
     if s.is_empty() || s.starts_with(|c: char| c.is_ascii_whitespace()) {
         return None;
     }
+    if is_hex(s) {
+        // strtod's hexadecimal form; overflow to infinity is ERANGE.
+        return parse_ld(b).filter(|v| v.is_finite()).map(|v| v + 0.0);
+    }
     let v: f64 = s.parse().ok()?;
     if v.is_nan() {
         return None;
@@ -130,7 +137,14 @@ pub(super) fn parse_float(b: &[u8]) -> Option<f64> {
             return None;
         }
     }
-    Some(v)
+    // `-0` is stored and printed as `0`, as Redis does for its (listpack) sorted sets.
+    Some(v + 0.0)
+}
+
+/// Whether a number is written in hexadecimal (`0x10`, `-0x1p3`), which `strtod` reads.
+fn is_hex(s: &str) -> bool {
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    body.len() > 2 && body[..2].eq_ignore_ascii_case("0x")
 }
 
 /// A float argument, or `-ERR value is not a valid float`.
@@ -155,7 +169,13 @@ fn parse_range_item(b: &[u8]) -> Option<(f64, bool)> {
     // Redis uses plain strtod here: leading spaces are skipped and "" parses as 0.
     let s = std::str::from_utf8(rest).ok()?;
     let s = s.trim_start_matches(|c: char| c.is_ascii_whitespace());
-    let v: f64 = if s.is_empty() { 0.0 } else { s.parse().ok()? };
+    let v: f64 = if s.is_empty() {
+        0.0
+    } else if is_hex(s) {
+        parse_ld(s.as_bytes())?
+    } else {
+        s.parse().ok()?
+    };
     if v.is_nan() {
         return None;
     }
@@ -599,10 +619,17 @@ fn zcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn rank_common(ctx: &mut Ctx<'_>, args: &[Bytes], rev: bool) -> CmdResult {
+    // Redis 7.2: at most one option (more is an arity error), and only WITHSCORE.
     let withscore = match args.len() {
         3 => false,
         4 if is(&args[3], "withscore") => true,
-        _ => return Err(syntax_error()),
+        4 => return Err(syntax_error()),
+        _ => {
+            let name = if rev { "zrevrank" } else { "zrank" };
+            return Err(Reply::err(format!(
+                "wrong number of arguments for '{name}' command"
+            )));
+        }
     };
     let st = ctx.store();
     let z = zset_of(&st, ctx.db(), &args[1])?;
@@ -1488,6 +1515,11 @@ mod tests {
         assert_eq!(parse_float(b"1e3"), Some(1000.0));
         assert_eq!(parse_float(b"0"), Some(0.0));
         assert_eq!(parse_float(b"-0.0"), Some(0.0));
+        assert!(parse_float(b"-0").unwrap().is_sign_positive());
+        assert_eq!(parse_float(b"0x10"), Some(16.0));
+        assert_eq!(parse_float(b"-0X1p3"), Some(-8.0));
+        assert_eq!(parse_float(b"0x"), None);
+        assert_eq!(parse_range_item(b"(0x10"), Some((16.0, true)));
         for bad in [&b""[..], b"nan", b" 1", b"1 ", b"abc", b"1e400", b"1e-400"] {
             assert_eq!(parse_float(bad), None, "{:?}", bad);
         }

@@ -106,6 +106,11 @@ mod format_tests {
         assert_eq!(format_ld(-0.0), "0");
         assert_eq!(format_ld(1e20), "100000000000000000000");
         assert_eq!(format_ld(1.5e-7), "0.00000015");
+        assert_eq!(format_ld(1e-5), "0.00001");
+        assert_eq!(format_ld(0.001234), "0.001234");
+        assert_eq!(format_ld(1.234567890123456e-10), "0.00000000012345679");
+        assert_eq!(format_ld(5e-324), "0");
+        assert_eq!(format_ld(-1e-20), "0");
         assert_eq!(format_ld(5005.6), "5005.6");
         assert_eq!(format_ld(-123.25), "-123.25");
     }
@@ -143,9 +148,20 @@ pub fn format_ld(v: f64) -> String {
     let sci = format!("{:.14e}", v);
     let (mant, exp) = sci.split_once('e').expect("exponent");
     let exp: i32 = exp.parse().expect("exponent digits");
+    let point = exp + 1; // digits before the decimal point
+    if 15 - point > 17 {
+        // Below 0.01: Redis prints `%.17Lf`, at most 17 decimals (1e-20 reads `0`).
+        let mut out = format!("{v:.17}");
+        while out.ends_with('0') {
+            out.pop();
+        }
+        if out.ends_with('.') {
+            out.pop();
+        }
+        return if out == "-0" { "0".into() } else { out };
+    }
     let neg = mant.starts_with('-');
     let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    let point = exp + 1; // digits before the decimal point
     let mut out = String::new();
     if neg {
         out.push('-');
