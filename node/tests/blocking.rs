@@ -50,6 +50,16 @@ fn blocked_clients(c: &mut Connection) -> i64 {
         .unwrap()
 }
 
+/// INFO commandstats `calls` of a command.
+fn calls(c: &mut Connection, name: &str) -> i64 {
+    let info: String = q(c, &["INFO", "commandstats"]);
+    let prefix = format!("cmdstat_{name}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map(|rest| rest.split(',').next().unwrap().parse().unwrap())
+        .unwrap_or(0)
+}
+
 /// Waits (bounded) until `n` clients are blocked.
 fn wait_blocked(c: &mut Connection, n: i64) {
     let deadline = Instant::now() + TIMEOUT;
@@ -245,6 +255,8 @@ fn blocks_until_another_client_writes() {
     q::<i64>(c, &["ZADD", "z2", "7", "m", "8", "n"]);
     assert_eq!(waiter.join().unwrap().unwrap(), triple("z2", "m", "7"));
     assert!(start.elapsed() < Duration::from_secs(5));
+    // Blocked, woken for nothing twice (SET, DEL), served: one call.
+    assert_eq!(calls(c, "bzpopmin"), 1);
     assert_eq!(q::<Vec<String>>(c, &["ZRANGE", "z2", "0", "-1"]), v(&["n"]));
     assert_eq!(blocked_clients(c), 0);
     let info: String = q(c, &["INFO", "clients"]);
@@ -269,6 +281,7 @@ fn timeout_answers_null() {
     assert!(took >= Duration::from_millis(190), "{took:?}");
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert_eq!(blocked_clients(c), 0);
+    assert_eq!(calls(c, "bzpopmin"), 1);
     // The connection is usable afterwards.
     assert_eq!(q::<String>(c, &["PING"]), "PONG");
     // Raw shapes: RESP2 null array, RESP3 null; a served reply has a RESP3 double.

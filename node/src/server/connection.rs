@@ -282,21 +282,31 @@ impl Connection {
                 self.handle.set_blocked(false);
             }
         }
+        // Retries go through the table (its gates, e.g. READONLY, and its bookkeeping).
+        // An attempt that blocks is not a call: the command counts once in INFO
+        // commandstats, when it is served or times out.
+        let state = self.state.clone();
+        let entry = state.commands.lookup(args).ok();
+        let count = |delta: i64| {
+            if let Some(e) = entry {
+                let calls = &e.stats.calls;
+                if delta < 0 {
+                    calls.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                } else {
+                    calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        };
+        count(-1);
         // The replies before the blocking command go out now.
         self.flush(true).await?;
         let handle = self.client.handle.clone();
-        let state = self.state.clone();
         handle.set_blocked(true);
         let mut registration = Registration {
             state: &state,
             id: Some(blocked.id),
             handle: &handle,
         };
-        let handler = state
-            .commands
-            .lookup(args)
-            .ok()
-            .and_then(|e| e.spec.handler);
         let limit = self.state.config().client_query_buffer_limit.bytes() as usize;
         loop {
             let deadline = async {
@@ -311,7 +321,10 @@ impl Connection {
             }
             tokio::select! {
                 _ = blocked.notify.notified() => {}
-                _ = deadline => return Ok((blocked.on_timeout, None)),
+                _ = deadline => {
+                    count(1);
+                    return Ok((blocked.on_timeout, None));
+                }
                 _ = handle.killed() => return Err(Close::Requested),
                 r = stream.read_buf(rbuf) => {
                     let n = r.map_err(Close::Io)?;
@@ -329,13 +342,16 @@ impl Connection {
                     continue;
                 }
             }
-            let Some(handler) = handler else {
+            let Some(entry) = entry else {
                 return Ok((Reply::err("unknown command"), None));
             };
             let mut ctx = Ctx::retry(&state, &mut self.client, blocked.id);
-            let reply = handler(&mut ctx, args).unwrap_or_else(|e| e);
+            let reply = state.commands.run(&mut ctx, entry, args);
             match ctx.action.take() {
-                Some(Action::Block) => continue,
+                Some(Action::Block) => {
+                    count(-1);
+                    continue;
+                }
                 action => {
                     registration.id = None;
                     self.state.store.lock().blocking().served(blocked.id);
