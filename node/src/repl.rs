@@ -308,6 +308,12 @@ fn step(
         }
     }
     core.on_tick(wall_ms(), &mut *st);
+    // WAIT: blocked clients recount after every step (acks arrive in steps).
+    if !st.blocking().is_empty() {
+        for db in 0..crdt::keyspace::DATABASES as u8 {
+            st.blocking().signal(db, crate::cmd::replication::WAIT_KEY);
+        }
+    }
     shared
         .writable
         .store(core.local_writes_allowed(&*st), Ordering::Relaxed);

@@ -386,3 +386,50 @@ fn peer_with_certificate_from_another_ca_is_refused() {
         .unwrap_err();
     assert!(e.to_string().to_lowercase().contains("readonly"), "{e}");
 }
+
+#[test]
+fn wait_counts_regions_that_durably_applied_the_write() {
+    let mut c = Cluster::start(3);
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    while (0..3).any(|i| c.info_field(i, "connected_regions") != "2") {
+        assert!(Instant::now() < deadline, "links did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut con = c.conn(0);
+    let _: () = cmd("SET").arg("dr").arg("1").query(&mut con).unwrap();
+    let n: i64 = cmd("WAIT").arg(2).arg(5000).query(&mut con).unwrap();
+    assert_eq!(n, 2, "both peer regions acknowledged the write");
+    // With region 3 gone, WAIT 2 times out with the one region that has the write.
+    c.kill(2);
+    let _: () = cmd("SET").arg("dr").arg("2").query(&mut con).unwrap();
+    let t = Instant::now();
+    let n: i64 = cmd("WAIT").arg(2).arg(700).query(&mut con).unwrap();
+    assert_eq!(n, 1);
+    assert!(
+        t.elapsed() >= Duration::from_millis(650),
+        "WAIT waited its timeout"
+    );
+    // And the region that confirmed it has the value.
+    let v: Option<String> = cmd("GET").arg("dr").query(&mut c.conn(1)).unwrap();
+    assert_eq!(v.as_deref(), Some("2"));
+    // Errors as Redis.
+    let e = cmd("WAIT")
+        .arg(1)
+        .arg(-1)
+        .query::<i64>(&mut con)
+        .unwrap_err();
+    assert!(e.to_string().contains("timeout is negative"), "{e}");
+}
+
+#[test]
+fn wait_without_peer_regions() {
+    let server = common::Server::start(&[]);
+    let mut con = server.redis();
+    let _: () = cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
+    let n: i64 = cmd("WAIT").arg(0).arg(0).query(&mut con).unwrap();
+    assert_eq!(n, 0);
+    let t = Instant::now();
+    let n: i64 = cmd("WAIT").arg(1).arg(200).query(&mut con).unwrap();
+    assert_eq!(n, 0);
+    assert!(t.elapsed() >= Duration::from_millis(180));
+}

@@ -88,6 +88,7 @@ mod info;
 mod keys;
 mod multi;
 mod pubsub;
+pub mod replication;
 mod server;
 mod set;
 mod spec;
@@ -125,6 +126,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     set::COMMANDS,
     zset::COMMANDS,
     geo::COMMANDS,
+    replication::COMMANDS,
 ];
 
 /// What the connection must do after sending (or instead of sending) a reply.
@@ -153,6 +155,9 @@ pub struct Ctx<'a> {
     pub blocked: Option<blocking::Blocked>,
     /// The registration of the blocked command this run retries.
     retry: Option<crate::store::WaiterId>,
+    /// Set by [`Ctx::block`] on a retry: the timeout reply as of this run (WAIT's count
+    /// changes while it waits).
+    pub retry_timeout_reply: Option<Reply>,
 }
 
 /// Access to a store whose lock the caller already holds (see the module docs).
@@ -217,6 +222,7 @@ impl<'a> Ctx<'a> {
             held: None,
             blocked: None,
             retry: None,
+            retry_timeout_reply: None,
         }
     }
 
@@ -257,6 +263,7 @@ impl<'a> Ctx<'a> {
         self.action = Some(Action::Block);
         if let Some(id) = self.retry {
             st.blocking().stay(id);
+            self.retry_timeout_reply = Some(on_timeout);
             return;
         }
         let notify = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -284,6 +291,7 @@ impl<'a> Ctx<'a> {
             held: Some(held),
             blocked: None,
             retry: None,
+            retry_timeout_reply: None,
         }
     }
 }

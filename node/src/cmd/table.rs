@@ -263,6 +263,11 @@ impl CommandTable {
         handle.touch();
         let start = Instant::now();
         let result: CmdResult = handler(ctx, args);
+        if entry.spec.has_flag(super::Flag::Write) {
+            if let Some(r) = ctx.server.repl.get() {
+                ctx.client.woff = ctx.store().keyspace().applied().get(r.region());
+            }
+        }
         let reply = result.unwrap_or_else(|e| e);
         let usec = start.elapsed().as_micros() as u64;
         entry.stats.calls.fetch_add(1, Relaxed);

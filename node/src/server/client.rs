@@ -217,6 +217,9 @@ pub struct ClientState {
     pub watched: Vec<WatchedKey>,
     /// Pub/sub subscriptions and mailbox (created by the first subscribe).
     pub pubsub: Option<Box<super::Subscriptions>>,
+    /// This region's op sequence number after the client's last write (what WAIT waits
+    /// for peer regions to have made durable).
+    pub woff: u64,
 }
 
 impl ClientState {
@@ -229,6 +232,7 @@ impl ClientState {
             multi: None,
             watched: Vec::new(),
             pubsub: None,
+            woff: 0,
         }
     }
 

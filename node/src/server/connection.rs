@@ -266,7 +266,7 @@ impl Connection {
     async fn wait_blocked(
         &mut self,
         args: &[bytes::Bytes],
-        blocked: crate::cmd::blocking::Blocked,
+        mut blocked: crate::cmd::blocking::Blocked,
     ) -> Result<(Reply, Option<Action>), Close> {
         /// Cancels the registration unless the command was served.
         struct Registration<'s> {
@@ -349,6 +349,9 @@ impl Connection {
             let reply = state.commands.run(&mut ctx, entry, args);
             match ctx.action.take() {
                 Some(Action::Block) => {
+                    if let Some(r) = ctx.retry_timeout_reply.take() {
+                        blocked.on_timeout = r;
+                    }
                     count(-1);
                     continue;
                 }
