@@ -14,6 +14,10 @@ pub enum Start {
     Restored {
         /// Applied vector of the restored data.
         durable: crdt::VersionVector,
+        /// Whether the region was still recovering a lost history when that state was
+        /// saved ([`Replicator::recovering`](crate::core::Replicator::recovering) must be
+        /// persisted with the data): recovery then starts over.
+        recovering: bool,
     },
     /// Restarted without history (data lost): the config carries a NEW replication id and
     /// local writes must wait until the region has heard from every peer and caught up

@@ -82,6 +82,7 @@ pub struct Image {
     pub clock_last: Hlc,
     pub log: MemLog,
     pub replication_id: u64,
+    pub recovering: bool,
 }
 
 /// One region.
@@ -110,6 +111,7 @@ pub struct Stats {
     pub closes_protocol: u64,
     pub closes_timeout: u64,
     pub closes_busy: u64,
+    pub seq_reused_after_loss: u64,
     pub losses: u64,
     pub dups: u64,
     pub stale_injected: u64,
@@ -268,10 +270,18 @@ impl World {
         let bytes = crdt::codec::encode_op(&op);
         let seq = op.dot.seq();
         if let Some(old) = self.issued.get(&(id, seq)) {
-            assert!(
-                *old == bytes || !self.replicated.contains(&(id, seq)),
-                "region {id} reused seq {seq} of an op other regions had applied"
-            );
+            if *old != bytes {
+                // Reusing a lost op's number is fine only if nobody holds the lost op.
+                for o in &self.regions {
+                    let held = o.id != id && o.alive && o.data.ks.applied().get(id) >= seq;
+                    assert!(
+                        !held,
+                        "region {id} reused seq {seq}, but region {} holds the old op",
+                        o.id
+                    );
+                }
+                self.stats.seq_reused_after_loss += 1;
+            }
         }
         self.issued.insert((id, seq), bytes.clone());
         let entry = LogEntry {
@@ -280,6 +290,7 @@ impl World {
             last_seq: seq,
             op: bytes,
         };
+        let r = &mut self.regions[id as usize - 1];
         r.repl.on_local_op(entry).expect("local op accepted");
         self.stats.ops += 1;
         self.drain(id);
@@ -440,6 +451,7 @@ impl World {
                     clock_last: r.data.clock.last(),
                     log: r.repl.log().clone(),
                     replication_id: r.repl.config().replication_id,
+                    recovering: r.repl.recovering(),
                 });
                 let applied = r.data.ks.applied().clone();
                 r.repl.on_durable(&applied);
@@ -571,8 +583,11 @@ impl World {
                 let applied = img.ks.applied().clone();
                 self.must_have.raise(id, applied.get(id));
                 let cfg = self.cfg(id, img.replication_id);
-                let repl = Replicator::new(cfg, img.log, Start::Restored { durable: applied })
-                    .expect("config");
+                let start = Start::Restored {
+                    durable: applied,
+                    recovering: img.recovering,
+                };
+                let repl = Replicator::new(cfg, img.log, start).expect("config");
                 (
                     SimData {
                         ks: img.ks,
@@ -584,6 +599,8 @@ impl World {
             }
             None => {
                 self.stats.restarts_empty += 1;
+                // Its own durable ops may be gone with its disk (unless a peer has them).
+                self.must_have.set(id, 0);
                 let rid = self.new_repl_id();
                 let cfg = self.cfg(id, rid);
                 let repl = Replicator::new(cfg, MemLog::new(), Start::LostHistory).expect("config");
