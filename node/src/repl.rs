@@ -70,6 +70,11 @@ impl Replication {
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.net.local_addr()
     }
+
+    /// The QUIC shell's counters (frames and frame bytes, all peers).
+    pub fn net_stats(&self) -> replication::net::NetStats {
+        self.net.stats()
+    }
 }
 
 impl std::fmt::Debug for Replication {

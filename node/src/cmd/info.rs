@@ -250,6 +250,11 @@ pub fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
                     line("op_log_entries", &s.log_entries);
                     line("op_log_bytes", &s.log_bytes);
                     line("op_log_floor", &vv(&s.log_floor));
+                    let ns = r.net_stats();
+                    line("region_net_frames_sent", &ns.frames_sent);
+                    line("region_net_frames_received", &ns.frames_received);
+                    line("region_net_bytes_sent", &ns.bytes_sent);
+                    line("region_net_bytes_received", &ns.bytes_received);
                     let now = crate::store::wall_ms();
                     for (i, p) in s.peers.iter().enumerate() {
                         line(
