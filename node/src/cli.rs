@@ -123,6 +123,9 @@ pub struct ServerArgs {
     /// Create dev certificates in repl-tls-dir when missing: yes/no [default: no].
     #[arg(long, value_name = "YES/NO")]
     pub repl_dev_certs: Option<String>,
+    /// Test mode (chaos harness): enables DEBUG's fault knobs, yes/no [default: no].
+    #[arg(long, value_name = "YES/NO")]
+    pub test_mode: Option<String>,
 }
 
 impl ServerArgs {
@@ -158,6 +161,7 @@ impl ServerArgs {
         add("peers", self.peers.clone());
         add("repl-tls-dir", self.repl_tls_dir.clone());
         add("repl-dev-certs", self.repl_dev_certs.clone());
+        add("test-mode", self.test_mode.clone());
         out
     }
 
@@ -214,6 +218,7 @@ mod tests {
             peers: Some("2@127.0.0.1:17002 3@127.0.0.1:17003".into()),
             repl_tls_dir: Some("tls".into()),
             repl_dev_certs: Some("yes".into()),
+            test_mode: Some("yes".into()),
             config: None,
         };
         assert_eq!(

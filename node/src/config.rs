@@ -296,6 +296,9 @@ pub struct Config {
     /// Create a dev cluster CA and region certificates in `repl-tls-dir` when missing
     /// (`meridian local` turns this on; production deployments provide their own).
     pub repl_dev_certs: bool,
+    /// Test mode: enables the fault knobs of the `DEBUG` command (clock skew, dropped
+    /// replication ops) used by the chaos harness. Never turn this on in production.
+    pub test_mode: bool,
 }
 
 impl Default for Config {
@@ -319,6 +322,7 @@ impl Default for Config {
             peers: Peers::default(),
             repl_tls_dir: "meridian-data/tls".into(),
             repl_dev_certs: false,
+            test_mode: false,
         }
     }
 }
@@ -553,6 +557,20 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         get: |c| if c.repl_dev_certs { "yes" } else { "no" }.to_string(),
         set: |c, v| {
             c.repl_dev_certs = match v.to_ascii_lowercase().as_str() {
+                "yes" | "true" => true,
+                "no" | "false" => false,
+                _ => return Err("argument must be 'yes' or 'no'".into()),
+            };
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "test-mode",
+        mutable: false,
+        settable: true,
+        get: |c| if c.test_mode { "yes" } else { "no" }.to_string(),
+        set: |c, v| {
+            c.test_mode = match v.to_ascii_lowercase().as_str() {
                 "yes" | "true" => true,
                 "no" | "false" => false,
                 _ => return Err("argument must be 'yes' or 'no'".into()),

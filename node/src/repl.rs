@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::net::ToSocketAddrs;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +52,9 @@ pub struct Replication {
     net: NetHandle,
     writable: AtomicBool,
     region: RegionId,
+    /// Test-only injected bug (`DEBUG DROP-NEXT-DELTA`): local ops still to replicate
+    /// with their content stripped.
+    drop_next_ops: AtomicU32,
 }
 
 impl Replication {
@@ -59,6 +62,12 @@ impl Replication {
     /// up with its peers).
     pub fn writable(&self) -> bool {
         self.writable.load(Ordering::Relaxed)
+    }
+
+    /// Test-only injected bug: the next `n` local ops go out with their content stripped
+    /// (their sequence numbers still replicate, so peers never ask for them again).
+    pub fn debug_drop_next_ops(&self, n: u32) {
+        self.drop_next_ops.store(n, Ordering::Relaxed);
     }
 
     /// This region's id.
@@ -91,11 +100,29 @@ struct ReplSink(Arc<Replication>);
 
 impl DeltaSink for ReplSink {
     fn emit(&mut self, op: &OpDelta, first_seq: u64) {
+        let strip = self
+            .0
+            .drop_next_ops
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        let encoded = if strip {
+            warn!(
+                seq = op.dot.seq(),
+                "test mode: replicating an op without its content"
+            );
+            crdt::codec::encode_op(&OpDelta {
+                dot: op.dot,
+                hlc: op.hlc,
+                keys: Vec::new(),
+            })
+        } else {
+            crdt::codec::encode_op(op)
+        };
         let e = LogEntry {
             origin: op.dot.region(),
             first_seq,
             last_seq: op.dot.seq(),
-            op: crdt::codec::encode_op(op),
+            op: encoded,
         };
         let mut q = self.0.pending.lock();
         q.push_back(e);
@@ -201,6 +228,7 @@ pub fn start(state: &Arc<ServerState>, cfg: &Config) -> anyhow::Result<Option<Ar
         net,
         writable: AtomicBool::new(writable),
         region,
+        drop_next_ops: AtomicU32::new(0),
     });
     state
         .store

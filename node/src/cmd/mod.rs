@@ -81,6 +81,7 @@ mod client;
 mod command;
 mod config;
 mod connection;
+mod debug;
 mod geo;
 mod geohash;
 mod hash;
@@ -127,6 +128,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     zset::COMMANDS,
     geo::COMMANDS,
     replication::COMMANDS,
+    debug::COMMANDS,
 ];
 
 /// What the connection must do after sending (or instead of sending) a reply.
