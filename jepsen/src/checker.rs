@@ -281,6 +281,9 @@ pub fn counter(inp: &Input<'_>, res: &mut Results) {
     res.stat(C, "acked increments at risk of a crash", at_risk);
 }
 
+/// set-full looks at the reads of this window after each add (monotonicity, visibility).
+const READ_WINDOW_MS: f64 = 60_000.0;
+
 /// Set workload: set-full (lost, resurrected, unexpected, duplicated, non-monotonic
 /// reads in one region) and per-element visibility latency; WAIT-confirmed elements must
 /// never be lost (durability).
@@ -359,6 +362,10 @@ pub fn set_full(inp: &Input<'_>, res: &mut Results) {
             reads.push((r, s));
         }
         reads.sort_by(|a, b| a.0.invoke_ms.total_cmp(&b.0.invoke_ms));
+        let mut by_region: BTreeMap<u8, Vec<&(&Op, BTreeSet<String>)>> = BTreeMap::new();
+        for r in &reads {
+            by_region.entry(r.0.region).or_default().push(r);
+        }
         for (e, add) in &adds {
             elements += 1;
             let rem = rems.get(e);
@@ -401,9 +408,13 @@ pub fn set_full(inp: &Input<'_>, res: &mut Results) {
                 let mut seen_at: Option<f64> = None;
                 let mut last_seen: Option<&Op> = None;
                 let mut any_after = false;
-                for (r, s) in reads.iter().filter(|(r, _)| r.region == region) {
-                    if r.invoke_ms < add.complete_ms || r.complete_ms >= rem_t {
-                        continue;
+                let rs = by_region.get(&region).map(Vec::as_slice).unwrap_or(&[]);
+                let from = rs.partition_point(|(r, _)| r.invoke_ms < add.complete_ms);
+                // Reads within READ_WINDOW_MS of the ack (bounds the work on long runs).
+                let until = add.complete_ms + READ_WINDOW_MS;
+                for (r, s) in rs[from..].iter().map(|x| (&x.0, &x.1)) {
+                    if r.invoke_ms > until || r.complete_ms >= rem_t {
+                        break;
                     }
                     any_after = true;
                     if s.contains(e) {
