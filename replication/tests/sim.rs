@@ -177,9 +177,10 @@ fn chaos(seed: u64) -> Result<World, String> {
     }
     if !w.settle(60_000) {
         return Err(format!(
-            "no quiescence 60 s after healing (in flight {}, stats {:?})",
+            "no quiescence 60 s after healing (in flight {}, stats {:?}){}",
             w.in_flight(),
-            w.stats
+            w.stats,
+            w.describe_state()
         ));
     }
     w.check_converged()?;
@@ -290,6 +291,42 @@ fn replay() {
         Ok(w) => eprintln!("seed {seed} passes: {:?}", w.stats),
         Err(e) => panic!("seed {seed}: {e}"),
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Seeds that once failed (each named after the root cause it pins).
+
+fn must_pass(seed: u64) {
+    if let Err(e) = chaos(seed) {
+        panic!("seed {seed}: {e}\n  replay: {}", replay_cmd(seed));
+    }
+}
+
+/// A region crashed while merging a snapshot; the state it restored held merged keys
+/// with dots it had not applied, but the in-memory taint was gone, so it wrote on top of
+/// them (an op whose context held 5:23 before 5:23 arrived: "core applied 5:23 twice").
+/// Now `recovering()` covers the taint and a restart recomputes it from the data.
+#[test]
+fn seed_1794_taint_survives_restart() {
+    must_pass(1794);
+}
+
+/// A region recovering a lost history waited for everything an earlier incarnation of a
+/// peer had said in its hello; that peer then lost its history too, so the ops it alone
+/// held never came and the region stayed read-only. A new incarnation's hello replaces
+/// the old one.
+#[test]
+fn seed_4137_recovery_forgets_a_peers_lost_incarnation() {
+    must_pass(4137);
+}
+
+/// With persistence, a region sent snapshot chunks read after its own op 2:103 was
+/// applied but before it was durable, then crashed and restarted from durable state
+/// (2:102): the receiver held effects of 2:103 that would never come. Chunks are now
+/// read only while every own op is durable.
+#[test]
+fn seed_14243_snapshot_chunks_hold_only_durable_own_ops() {
+    must_pass(14243);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -14,9 +14,11 @@ pub enum Start {
     Restored {
         /// Applied vector of the restored data.
         durable: crdt::VersionVector,
-        /// Whether the region was still recovering a lost history when that state was
-        /// saved ([`Replicator::recovering`](crate::core::Replicator::recovering) must be
-        /// persisted with the data): recovery then starts over.
+        /// Whether the region was still recovering when that state was saved (a lost
+        /// history, or snapshot state merged beyond what it applied;
+        /// [`Replicator::recovering`](crate::core::Replicator::recovering) must be
+        /// persisted with the data): recovery then starts over, and the merged state's
+        /// dots are recomputed from the data ([`Data::max_dots`](crate::core::Data::max_dots)).
         recovering: bool,
     },
     /// Restarted without history (data lost): the config carries a NEW replication id and

@@ -6,7 +6,7 @@
 //! provided here.
 
 use crdt::keyspace::DATABASES;
-use crdt::{CausalContext, Key, Keyspace, OpDelta, VersionVector};
+use crdt::{CausalContext, DotStore, Key, Keyspace, OpDelta, VersionVector};
 
 /// Where a streamed snapshot resumes: the next key of database `db` strictly after
 /// `after` (in byte order), or the database's first key when `after` is `None`.
@@ -59,6 +59,25 @@ pub trait Data {
     fn merge_ctx(&mut self, ctx: &CausalContext);
     /// Tombstone garbage collection at causal stability (`Keyspace::gc`).
     fn gc(&mut self, stable: &VersionVector);
+    /// Per origin, the highest dot any key holds (only read after a restart from state
+    /// saved while merged snapshot state was ahead of the applied vector). The provided
+    /// implementation reads every key through [`Data::snapshot_chunk`].
+    fn max_dots(&self) -> VersionVector {
+        let mut out = VersionVector::new();
+        let mut from = SnapshotCursor::default();
+        loop {
+            let (keys, next) = self.snapshot_chunk(&from, 1024);
+            for (_, _, state) in &keys {
+                if let Ok(k) = crdt::codec::decode_key(state) {
+                    k.for_each_dot(&mut |d| out.raise(d.region(), d.seq()));
+                }
+            }
+            match next {
+                Some(n) => from = n,
+                None => return out,
+            }
+        }
+    }
 }
 
 /// Snapshot chunk of a [`Keyspace`] (shared with wrappers in tests): keys in byte order
@@ -187,4 +206,18 @@ impl Data for Keyspace {
     fn gc(&mut self, stable: &VersionVector) {
         Keyspace::gc(self, stable)
     }
+    fn max_dots(&self) -> VersionVector {
+        keyspace_max_dots(self)
+    }
+}
+
+/// [`Data::max_dots`] for a [`Keyspace`] (shared with wrappers in tests).
+pub fn keyspace_max_dots(ks: &Keyspace) -> VersionVector {
+    let mut out = VersionVector::new();
+    for db in 0..DATABASES {
+        for k in ks.db(db as u8).values() {
+            k.for_each_dot(&mut |d| out.raise(d.region(), d.seq()));
+        }
+    }
+    out
 }

@@ -101,11 +101,14 @@
 //! context; a local write built on that state would carry such dots in its context and
 //! break causal delivery elsewhere. So the replicator records the highest merged dot per
 //! origin (the *taint*) and [`Replicator::local_writes_allowed`] is false (and GC
-//! pauses) until `applied` covers it. A region that is merging a snapshot does not start
-//! one towards another peer; when its floor rises at the end, sessions it can no longer
-//! serve restart with a snapshot of their own. Snapshot messages are only valid on the
-//! connection they were sent on (QUIC streams are connection-scoped); a stray chunk or end
-//! closes the link.
+//! pauses) until `applied` covers it. The taint lives in memory only: while it is set,
+//! [`Replicator::recovering`] is true, so state saved then restarts with
+//! `Start::Restored { recovering: true }`, which recomputes it from the data
+//! ([`Data::max_dots`]) before writes or GC resume. A region that is merging a snapshot
+//! does not start one towards another peer; when its floor rises at the end, sessions it
+//! can no longer serve restart with a snapshot of their own. Snapshot messages are only
+//! valid on the connection they were sent on (QUIC streams are connection-scoped); a
+//! stray chunk or end closes the link.
 //!
 //! ## Restarts
 //!
@@ -114,7 +117,9 @@
 //! data, new replication id; peers seeing the new id forget our acks. Local writes wait
 //! until every peer said hello and we applied everything those hellos covered (our own
 //! old ops included), so no sequence number is reused and nothing a peer considered
-//! stable is written concurrently.
+//! stable is written concurrently. A peer that itself lost its history meanwhile (a hello
+//! with a new replication id) replaces what its earlier incarnation said: ops only it
+//! held are gone, and waiting for them would keep the region read-only for good.
 
 pub mod config;
 pub mod data;

@@ -101,10 +101,15 @@ pub struct Replicator<L: OpLog = MemLog> {
     durable: VersionVector,
     peers: BTreeMap<RegionId, Peer>,
     out: VecDeque<Output>,
-    /// After a loss of history: the hellos heard so far (writes wait for all of them).
-    recovery: Option<BTreeMap<RegionId, VersionVector>>,
-    /// Per origin, the highest dot merged from snapshot chunks.
+    /// After a loss of history: the hellos heard so far (writes wait for all of them),
+    /// each with the replication id of the incarnation that sent it.
+    recovery: Option<BTreeMap<RegionId, (u64, VersionVector)>>,
+    /// Per origin, the highest dot merged from snapshot chunks (reset once `applied`
+    /// covers it).
     taint: VersionVector,
+    /// Restored from state saved while tainted or recovering: the taint was lost with
+    /// the process and is recomputed from the data before writes or GC may resume.
+    rescan_taint: bool,
     own_last_seq: u64,
     last_gc_ms: u64,
     last_stable: Option<VersionVector>,
@@ -116,13 +121,13 @@ impl<L: OpLog> Replicator<L> {
     pub fn new(cfg: Config, log: L, start: Start) -> Result<Replicator<L>, ReplError> {
         cfg.validate()?;
         let peers = cfg.peers.iter().map(|&p| (p, Peer::default())).collect();
-        let (durable, recovery) = match start {
-            Start::Fresh => (VersionVector::new(), None),
+        let (durable, recovery, rescan_taint) = match start {
+            Start::Fresh => (VersionVector::new(), None, false),
             Start::Restored {
                 durable,
                 recovering,
-            } => (durable, recovering.then(BTreeMap::new)),
-            Start::LostHistory => (VersionVector::new(), Some(BTreeMap::new())),
+            } => (durable, recovering.then(BTreeMap::new), recovering),
+            Start::LostHistory => (VersionVector::new(), Some(BTreeMap::new()), false),
         };
         let own_last_seq = durable.get(cfg.region);
         Ok(Replicator {
@@ -134,6 +139,7 @@ impl<L: OpLog> Replicator<L> {
             out: VecDeque::new(),
             recovery,
             taint: VersionVector::new(),
+            rescan_taint,
             own_last_seq,
             last_gc_ms: 0,
             last_stable: None,
@@ -175,10 +181,29 @@ impl<L: OpLog> Replicator<L> {
         r == self.cfg.region || self.peers.contains_key(&r)
     }
 
-    /// Whether the region is still recovering a lost history (persist this with the
-    /// data; see [`Start::Restored`]).
+    /// Whether the data, if saved now, needs recovery after a restart (persist this with
+    /// the data; see [`Start::Restored`]): true while the region is recovering a lost
+    /// history, and while its data may hold state merged from a snapshot beyond what it
+    /// applied (the *taint*, kept in memory only: a restart from such state must not
+    /// write before it applied the ops that made that state, see
+    /// [`Replicator::local_writes_allowed`]).
     pub fn recovering(&self) -> bool {
-        self.recovery.is_some()
+        self.recovery.is_some() || !self.taint.is_empty() || self.rescan_taint
+    }
+
+    /// After a restart from state saved while `recovering()`: the taint is the highest
+    /// dot per origin the data holds (merged snapshot state may be in it).
+    fn rescan_taint(&mut self, data: &dyn Data) {
+        if std::mem::take(&mut self.rescan_taint) {
+            self.taint = data.max_dots();
+        }
+    }
+
+    /// Forgets the taint once the applied vector covers it.
+    fn clear_taint(&mut self, data: &dyn Data) {
+        if !self.rescan_taint && !self.taint.is_empty() && self.taint.leq(&data.applied()) {
+            self.taint = VersionVector::new();
+        }
     }
 
     /// Whether the node may accept local writes now. False while a region that lost its
@@ -187,7 +212,7 @@ impl<L: OpLog> Replicator<L> {
     /// built on it would carry those dots in its context without the region having
     /// applied the ops that made them: not a causal delivery for the receivers).
     pub fn local_writes_allowed(&self, data: &dyn Data) -> bool {
-        self.recovery.is_none() && self.taint.leq(&data.applied())
+        self.recovery.is_none() && !self.rescan_taint && self.taint.leq(&data.applied())
     }
 
     /// Input: a local write, already applied to the data (the node's `DeltaSink`).
@@ -207,7 +232,8 @@ impl<L: OpLog> Replicator<L> {
         }
         self.own_last_seq = entry.last_seq;
         self.log.append(entry, self.now_ms);
-        self.pump_all(false);
+        // Appending is O(1): the entry leaves with the next `on_tick`'s batch (pumping
+        // here scanned the whole unsent tail for every op while a batch waited).
         Ok(())
     }
 
@@ -275,6 +301,7 @@ impl<L: OpLog> Replicator<L> {
             });
             return;
         }
+        self.rescan_taint(data);
         let now = self.now_ms;
         let p = self.peers.get_mut(&peer).expect("checked");
         let Some(s) = p.session.as_mut() else {
@@ -379,7 +406,15 @@ impl<L: OpLog> Replicator<L> {
             });
         }
         if let Some(h) = self.recovery.as_mut() {
-            h.entry(peer).or_default().join(&applied);
+            // What an earlier incarnation of the peer had is void once it lost its
+            // history: ops only it held are gone for good, and waiting for them would
+            // keep this region read-only forever.
+            match h.get_mut(&peer) {
+                Some((id, v)) if *id == replication_id => v.join(&applied),
+                _ => {
+                    h.insert(peer, (replication_id, applied.clone()));
+                }
+            }
         }
         self.start_stream(peer, data);
         Ok(())
@@ -417,9 +452,11 @@ impl<L: OpLog> Replicator<L> {
     }
 
     /// With persistence, a snapshot must not carry own ops that are not durable yet (a
-    /// crash would lose them here while the peer keeps them): a snapshot starts only
-    /// while everything this region issued is durable. (Chunks read later may still hold
-    /// effects of own ops issued during the snapshot: known gap, see the report.)
+    /// crash would lose them here while the peer keeps their effects, and the restarted
+    /// region would issue their sequence numbers again for other ops): a snapshot starts,
+    /// and each of its chunks is read, only while everything this region issued is
+    /// durable (so a chunk read during the snapshot holds no effect of an own op that a
+    /// restart from durable state could lose).
     fn own_ops_durable(&self, data: &dyn Data) -> bool {
         let r = self.cfg.region;
         !self.cfg.persistence || data.applied().get(r) <= self.durable.get(r)
@@ -808,7 +845,7 @@ impl<L: OpLog> Replicator<L> {
             return;
         }
         let mut want = VersionVector::new();
-        for v in h.values() {
+        for (_, v) in h.values() {
             want.join(v);
         }
         if want.leq(&data.applied()) {
@@ -915,6 +952,8 @@ impl<L: OpLog> Replicator<L> {
     /// Input: time passed (`now_ms` from the shell's clock; never goes back here).
     pub fn on_tick(&mut self, now_ms: u64, data: &mut dyn Data) {
         self.now_ms = self.now_ms.max(now_ms);
+        self.rescan_taint(data);
+        self.clear_taint(data);
         let now = self.now_ms;
         let ids: Vec<RegionId> = self.peers.keys().copied().collect();
         let (timeout_ms, heartbeat_ms) = (self.cfg.peer_timeout_ms, self.cfg.heartbeat_interval_ms);
@@ -968,6 +1007,9 @@ impl<L: OpLog> Replicator<L> {
     fn pump_snapshot(&mut self, peer: RegionId, data: &dyn Data) {
         let keys_max = self.cfg.snapshot_chunk_keys_max;
         for _ in 0..self.cfg.snapshot_chunks_per_tick {
+            if !self.own_ops_durable(data) {
+                return; // resumes on a later tick, once `on_durable` caught up
+            }
             let Some(s) = self.session(peer) else { return };
             let SendState::Snapshot {
                 cursor,
@@ -1063,7 +1105,7 @@ impl<L: OpLog> Replicator<L> {
     /// Tombstone GC at causal stability (skipped while merged snapshot state is ahead of
     /// the applied vector).
     fn collect(&mut self, data: &mut dyn Data) {
-        if self.receiving_snapshot() || !self.taint.leq(&data.applied()) {
+        if self.receiving_snapshot() || self.rescan_taint || !self.taint.leq(&data.applied()) {
             return;
         }
         let Some(stable) = self.stable(data) else {

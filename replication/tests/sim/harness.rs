@@ -73,6 +73,9 @@ impl Data for SimData {
     fn gc(&mut self, stable: &VersionVector) {
         self.ks.gc(stable)
     }
+    fn max_dots(&self) -> VersionVector {
+        replication::core::data::keyspace_max_dots(&self.ks)
+    }
 }
 
 /// What a durable restart restores.
@@ -675,6 +678,49 @@ impl World {
                         && p.inflight_bytes == 0
                 })
         })
+    }
+
+    /// A few lines per region describing why the world is not quiescent (for failures).
+    pub fn describe_state(&self) -> String {
+        let mut out = String::new();
+        for r in &self.regions {
+            if !r.alive {
+                out.push_str(&format!("\n  region {}: down", r.id));
+                continue;
+            }
+            let st = r.repl.status(&r.data);
+            out.push_str(&format!(
+                "\n  region {}: applied {:?} stable {:?} writable {} recovering {} floor {:?} log {}",
+                r.id,
+                st.applied,
+                st.stable,
+                st.writable,
+                r.repl.recovering(),
+                st.log_floor,
+                st.log_entries
+            ));
+            // Private state, from the Debug form.
+            let dbg = format!("{:?}", r.repl);
+            for field in ["recovery: ", "taint: ", "rescan_taint: "] {
+                if let Some(i) = dbg.find(field) {
+                    let rest = &dbg[i..];
+                    let end = rest.find(", own_last_seq").unwrap_or(rest.len()).min(300);
+                    out.push_str(&format!("\n    {}", &rest[..end]));
+                }
+            }
+            for p in &st.peers {
+                out.push_str(&format!(
+                    "\n    peer {}: {:?} receiving_snapshot {} connected {} acked {:?} inflight {}",
+                    p.region,
+                    p.link,
+                    p.receiving_snapshot,
+                    self.connected(r.id, p.region),
+                    p.acked_applied,
+                    p.inflight_bytes
+                ));
+            }
+        }
+        out
     }
 
     /// Runs until quiescent (true) or `max_ms` passed (false).
