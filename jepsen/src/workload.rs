@@ -19,6 +19,8 @@ use crate::history::{History, Op, Outcome};
 
 /// Key prefix of everything the harness writes.
 pub const PREFIX: &str = "jepsen:";
+/// set workload: ops of one client per pair of set keys.
+pub const SET_KEY_OPS: u64 = 500;
 /// Operations one client performs at most (a bound on top of the run's time).
 pub const OPS_PER_CLIENT_MAX: u64 = 1_000_000;
 
@@ -264,6 +266,8 @@ struct Gen {
     w: Workload,
     rng: StdRng,
     seq: u64,
+    /// Ops generated so far.
+    ops: u64,
     process: usize,
     /// set: elements this client added (ok or info) and not yet removed.
     added: Vec<(usize, u64)>,
@@ -281,6 +285,7 @@ impl Gen {
     }
 
     fn step(&mut self, c: &mut Client) {
+        self.ops += 1;
         let r: f64 = self.rng.gen();
         match self.w {
             Workload::Counter => {
@@ -302,7 +307,9 @@ impl Gen {
                 }
             }
             Workload::Set => {
-                let ki = self.rng.gen_range(0..2);
+                // A fresh pair of keys every SET_KEY_OPS ops of this client (clients run
+                // at about the same rate, so regions share keys), keeping SMEMBERS small.
+                let ki = (self.ops / SET_KEY_OPS) as usize * 2 + self.rng.gen_range(0..2);
                 let k = self.w.key(ki);
                 if r < 0.6 {
                     self.seq += 1;
@@ -519,6 +526,7 @@ pub fn spawn_clients(
                         seed ^ (process as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
                     ),
                     seq: 0,
+                    ops: 0,
                     process,
                     added: Vec::new(),
                     wait_fraction: cfg.wait_fraction,
