@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a region server (RESP2/RESP3 over TCP).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Start N regions of a local multi-region Meridian on this machine (dev).
     Local(LocalArgs),
 }
