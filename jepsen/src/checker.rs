@@ -369,8 +369,11 @@ pub fn set_full(inp: &Input<'_>, res: &mut Results) {
         for (e, add) in &adds {
             elements += 1;
             let rem = rems.get(e);
-            let removed_for_sure = rem.is_some_and(|r| r.ok() && as_i64(&r.result) == Some(1));
-            let maybe_removed = rem.is_some_and(|r| r.outcome == Outcome::Info || removed_for_sure);
+            // An acknowledged SREM can be lost like any write when its region is killed
+            // before a peer acknowledged it (no persistence): then it is only "maybe".
+            let removed = rem.is_some_and(|r| r.ok() && as_i64(&r.result) == Some(1));
+            let removed_for_sure = removed && !rem.is_some_and(|r| inp.at_risk(r));
+            let maybe_removed = rem.is_some_and(|r| r.outcome == Outcome::Info) || removed;
             let must_exist = add.ok() && !maybe_removed;
             // Final state.
             for (region, d) in inp.finals {
@@ -954,6 +957,56 @@ mod tests {
             durable_acks: true,
         };
         assert_eq!(check_all(&inp, &["set"]).anomalies.len(), 2);
+    }
+
+    #[test]
+    fn a_remove_acknowledged_just_before_a_kill_may_be_lost() {
+        let ops = vec![
+            op(
+                0,
+                1,
+                "set",
+                "sadd",
+                "s",
+                json!(1),
+                0.0,
+                Outcome::Ok,
+                json!(1),
+            ),
+            op(
+                1,
+                1,
+                "set",
+                "srem",
+                "s",
+                json!(1),
+                10.0,
+                Outcome::Ok,
+                json!(1),
+            ),
+        ];
+        let f = finals("s", "set", json!(["1"]));
+        let inp = Input {
+            ops: &ops,
+            finals: &f,
+            kills: &[],
+            lag: &[],
+            durable_acks: false,
+        };
+        assert_eq!(
+            check_all(&inp, &["set"]).anomalies.len(),
+            2,
+            "resurrected in both regions"
+        );
+        let kills = [(1u8, 12.0)];
+        let inp = Input {
+            ops: &ops,
+            finals: &f,
+            kills: &kills,
+            lag: &[],
+            durable_acks: false,
+        };
+        assert!(check_all(&inp, &["set"]).anomalies.is_empty());
     }
 
     #[test]

@@ -376,6 +376,7 @@ pub fn run(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         cfg.dir.join("final-dumps.json"),
         serde_json::to_string_pretty(&finals)?,
     )?;
+    std::fs::write(cfg.dir.join("lag.json"), serde_json::to_string(&lag)?)?;
     drop(cluster);
     Ok(RunOutcome {
         valid: results.anomalies.is_empty(),
