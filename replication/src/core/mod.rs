@@ -65,9 +65,11 @@
 //! (`durable_regions`), trimming and GC.
 //!
 //! **Durability.** With `persistence = true`, the region's *own* ops leave only once
-//! durable (`on_durable`), so a restart from durable state never reuses a sequence number a
-//! peer already has; relayed ops are not held back (their origin has them). Without
-//! persistence durable = applied.
+//! durable (`on_durable`) — as entries, and inside snapshots: a `SnapshotBegin` or chunk
+//! waits until the own ops applied when it was read are durable, so a restart from
+//! durable state never reuses a sequence number a peer already has (or holds effects
+//! of); relayed ops are not held back (their origin has them). Without persistence
+//! durable = applied.
 //!
 //! **Tombstone GC.** The stable vector is the pointwise min of this region's applied
 //! vector and every peer's durable ack of the *current* session (acks are forgotten on

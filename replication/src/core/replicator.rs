@@ -28,6 +28,16 @@ enum SendState {
         cursor: SnapshotCursor,
         begin: CausalContext,
         log_pos: u64,
+        /// With persistence: a chunk read while own ops up to `.2` were applied but not
+        /// all durable, and where to resume after it; sent once they are durable.
+        held: Option<(
+            Vec<crate::core::data::SnapshotKey>,
+            Option<SnapshotCursor>,
+            u64,
+        )>,
+        /// With persistence: `SnapshotBegin` not sent yet because its context holds own
+        /// ops up to this seq that are not durable yet.
+        begin_need: Option<u64>,
     },
     /// A snapshot is needed; it starts when no incoming snapshot is open here.
     FullPending,
@@ -453,10 +463,9 @@ impl<L: OpLog> Replicator<L> {
 
     /// With persistence, a snapshot must not carry own ops that are not durable yet (a
     /// crash would lose them here while the peer keeps their effects, and the restarted
-    /// region would issue their sequence numbers again for other ops): a snapshot starts,
-    /// and each of its chunks is read, only while everything this region issued is
-    /// durable (so a chunk read during the snapshot holds no effect of an own op that a
-    /// restart from durable state could lose).
+    /// region would issue their sequence numbers again for other ops): its begin and each
+    /// chunk wait until the own ops applied when they were read are durable (see
+    /// `pump_snapshot`).
     fn own_ops_durable(&self, data: &dyn Data) -> bool {
         let r = self.cfg.region;
         !self.cfg.persistence || data.applied().get(r) <= self.durable.get(r)
@@ -466,6 +475,13 @@ impl<L: OpLog> Replicator<L> {
         if self.receiving_snapshot() || !self.own_ops_durable(data) {
             return; // retried on tick (an incoming snapshot's end raises the floor)
         }
+        // Known gap (sim seed 2066): refusing while own ops are not durable can leave the
+        // peer with an abandoned (restarted) snapshot of ours open, which blocks its own
+        // snapshots; if one of those is what this region is receiving meanwhile, neither
+        // ever starts again. Starting at once (dropping the durability test above; the
+        // begin then waits for durability through `begin_need`) fixes it, but changes
+        // timings so that seed 337 meets the open lost-history ghost problem.
+        let begin_need = (!self.own_ops_durable(data)).then(|| data.applied().get(self.cfg.region));
         let log_pos = self.log.end();
         let Some(s) = self.session(peer) else { return };
         if !matches!(s.send, SendState::FullPending) {
@@ -476,10 +492,14 @@ impl<L: OpLog> Replicator<L> {
             cursor: SnapshotCursor::default(),
             begin: begin.clone(),
             log_pos,
+            held: None,
+            begin_need,
         };
         self.peers.get_mut(&peer).expect("peer").full_resyncs_sent += 1;
         self.event(Event::FullResyncStarted { peer });
-        self.send(peer, Msg::SnapshotBegin { ctx: begin });
+        if begin_need.is_none() {
+            self.send(peer, Msg::SnapshotBegin { ctx: begin });
+        }
     }
 
     fn on_ops(
@@ -1004,22 +1024,55 @@ impl<L: OpLog> Replicator<L> {
         self.check_recovery(data);
     }
 
+    /// Sends up to `snapshot_chunks_per_tick` chunks. With persistence, a chunk may hold
+    /// effects of own ops applied when it was read: it leaves only once those are durable
+    /// (a restart from durable state would otherwise issue their sequence numbers again
+    /// while the peer keeps their effects). Later writes do not delay it.
     fn pump_snapshot(&mut self, peer: RegionId, data: &dyn Data) {
         let keys_max = self.cfg.snapshot_chunk_keys_max;
+        let region = self.cfg.region;
+        let own_applied = data.applied().get(region);
+        let own_durable = if self.cfg.persistence {
+            self.durable.get(region)
+        } else {
+            u64::MAX
+        };
         for _ in 0..self.cfg.snapshot_chunks_per_tick {
-            if !self.own_ops_durable(data) {
-                return; // resumes on a later tick, once `on_durable` caught up
-            }
             let Some(s) = self.session(peer) else { return };
             let SendState::Snapshot {
                 cursor,
                 begin,
                 log_pos,
+                held,
+                begin_need,
             } = &mut s.send
             else {
                 return;
             };
-            let (chunk, next) = data.snapshot_chunk(cursor, keys_max);
+            if let Some(need) = *begin_need {
+                if need > own_durable {
+                    return; // resumes once `on_durable` covers `need`
+                }
+                *begin_need = None;
+                let ctx = begin.clone();
+                self.send(peer, Msg::SnapshotBegin { ctx });
+                continue;
+            }
+            let (chunk, next) = match held.take() {
+                Some((chunk, next, need)) if need > own_durable => {
+                    *held = Some((chunk, next, need));
+                    return; // resumes once `on_durable` covers `need`
+                }
+                Some((chunk, next, _)) => (chunk, next),
+                None => {
+                    let (chunk, next) = data.snapshot_chunk(cursor, keys_max);
+                    if own_applied > own_durable && !chunk.is_empty() {
+                        *held = Some((chunk, next, own_applied));
+                        return;
+                    }
+                    (chunk, next)
+                }
+            };
             match next {
                 Some(c) => {
                     *cursor = c;
