@@ -108,6 +108,15 @@ pub struct ServerArgs {
     /// Write durability: always, everysec, no [default: everysec].
     #[arg(long, value_name = "POLICY")]
     pub appendfsync: Option<String>,
+    /// Persistence (RocksDB write-ahead log + snapshots in data-dir): yes/no [default: no].
+    #[arg(long, value_name = "YES/NO")]
+    pub appendonly: Option<String>,
+    /// Snapshot (and WAL trim) period in seconds, 0 = only by size [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub snapshot_interval_secs: Option<u64>,
+    /// Snapshot when the write-ahead log exceeds this size [default: 256mb].
+    #[arg(long, value_name = "SIZE")]
+    pub wal_max_bytes: Option<String>,
     /// UDP port of the region link (QUIC, mutual TLS), 0 = no replication [default: 0].
     #[arg(long, value_name = "N")]
     pub repl_port: Option<u16>,
@@ -156,6 +165,12 @@ impl ServerArgs {
         );
         add("loglevel", self.loglevel.clone());
         add("appendfsync", self.appendfsync.clone());
+        add("appendonly", self.appendonly.clone());
+        add(
+            "snapshot-interval-secs",
+            self.snapshot_interval_secs.map(|v| v.to_string()),
+        );
+        add("wal-max-bytes", self.wal_max_bytes.clone());
         add("repl-port", self.repl_port.map(|v| v.to_string()));
         add("repl-bind", self.repl_bind.clone());
         add("peers", self.peers.clone());
@@ -213,6 +228,9 @@ mod tests {
             client_output_buffer_limit: Some("normal 0 0 0".into()),
             loglevel: Some("debug".into()),
             appendfsync: Some("always".into()),
+            appendonly: Some("yes".into()),
+            snapshot_interval_secs: Some(60),
+            wal_max_bytes: Some("64mb".into()),
             repl_port: Some(17001),
             repl_bind: Some("127.0.0.1".into()),
             peers: Some("2@127.0.0.1:17002 3@127.0.0.1:17003".into()),

@@ -283,6 +283,12 @@ pub struct Config {
     pub loglevel: String,
     /// Durability of acknowledged writes: always, everysec, no.
     pub appendfsync: String,
+    /// Persistence (RocksDB write-ahead log and snapshots in data-dir): yes/no.
+    pub appendonly: bool,
+    /// Take a snapshot (and trim the write-ahead log) this often, 0 = only by size.
+    pub snapshot_interval_secs: u64,
+    /// Take a snapshot when the write-ahead log exceeds this size.
+    pub wal_max_bytes: ByteSize,
     /// UDP port of the region link (QUIC, mutual TLS); 0 = no replication.
     pub repl_port: u16,
     /// Address the region link binds to.
@@ -317,6 +323,9 @@ impl Default for Config {
             client_output_buffer_limit: OutputBufferLimits::default(),
             loglevel: "notice".into(),
             appendfsync: "everysec".into(),
+            appendonly: false,
+            snapshot_interval_secs: 300,
+            wal_max_bytes: ByteSize(256 * 1024 * 1024),
             repl_port: 0,
             repl_bind: "127.0.0.1".into(),
             peers: Peers::default(),
@@ -504,6 +513,41 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         get: |c| c.appendfsync.clone(),
         set: |c, v| {
             c.appendfsync = one_of(v, &["always", "everysec", "no"])?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "appendonly",
+        mutable: false,
+        settable: true,
+        get: |c| if c.appendonly { "yes" } else { "no" }.to_string(),
+        set: |c, v| {
+            c.appendonly = match v.to_ascii_lowercase().as_str() {
+                "yes" | "true" => true,
+                "no" | "false" => false,
+                _ => return Err("argument must be 'yes' or 'no'".into()),
+            };
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "snapshot-interval-secs",
+        mutable: true,
+        settable: true,
+        get: |c| c.snapshot_interval_secs.to_string(),
+        set: |c, v| {
+            c.snapshot_interval_secs = in_range(int(v)?, 0, 365 * 24 * 3600)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "wal-max-bytes",
+        mutable: true,
+        settable: true,
+        get: |c| c.wal_max_bytes.to_string(),
+        set: |c, v| {
+            let s = size(v)?;
+            c.wal_max_bytes = ByteSize(in_range(s.bytes(), 1024 * 1024, i64::MAX as u64)?);
             Ok(())
         },
     },

@@ -9,6 +9,7 @@
 //!   connection/server commands. Data commands plug in here.
 //! * [`store`]: the CRDT keyspace, the single write path (command → deltas → apply →
 //!   sink), expiry.
+//! * [`persist`]: RocksDB write-ahead log, snapshots and crash recovery.
 //! * [`config`] and [`cli`]: TOML configuration, defaults, command-line flags.
 //! * [`glob`]: Redis-compatible glob matching (CONFIG GET, later KEYS/SCAN).
 
@@ -18,6 +19,7 @@ pub mod cmd;
 pub mod config;
 pub mod glob;
 pub mod local;
+pub mod persist;
 pub mod repl;
 pub mod resp;
 pub mod server;

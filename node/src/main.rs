@@ -72,6 +72,8 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let state = Arc::new(ServerState::new(config, args.config.clone()));
+        // Recovery runs first: the region link and the clients see the recovered data.
+        let persist = meridian_node::persist::start(&state).context("persistence")?;
         // The region link starts before clients can connect, so a client never sees a
         // region that has not yet decided whether it may accept writes.
         let repl_config = state.config().clone();
@@ -89,6 +91,9 @@ fn main() -> anyhow::Result<()> {
             signal_state.request_shutdown();
         });
         server::run(state.clone(), listeners).await;
+        if let Some(p) = persist {
+            p.shutdown();
+        }
         info!("meridian is now ready to exit, bye bye...");
         anyhow::Ok(())
     })?;

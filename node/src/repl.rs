@@ -208,15 +208,29 @@ pub fn start(state: &Arc<ServerState>, cfg: &Config) -> anyhow::Result<Option<Ar
         tuning: Tuning::default(),
     })
     .context("cannot start the region link")?;
-    let start = start_mode(Path::new(&cfg.data_dir), region)?;
-    let replication_id: u64 = rand::random::<u64>() | 1;
+    let persist = state.persist.get().cloned();
+    // With persistence: restored state resumes with its replication id and op log.
+    let (restored, log) = match &persist {
+        Some(p) => p.replication_start(),
+        None => (None, MemLog::new()),
+    };
+    let start = match restored {
+        Some(s) => s,
+        None => start_mode(Path::new(&cfg.data_dir), region)?,
+    };
+    let replication_id: u64 = match &persist {
+        Some(p) => p.replication_id(),
+        None => rand::random::<u64>() | 1,
+    };
+    if let (Some(p), Start::LostHistory) = (&persist, &start) {
+        p.set_recovering_now(true)
+            .context("cannot record the recovery state")?;
+    }
     let peer_ids: Vec<RegionId> = cfg.peers.0.iter().map(|p| p.region_id).collect();
-    let core = Replicator::new(
-        CoreConfig::new(region, peer_ids, replication_id),
-        MemLog::new(),
-        start.clone(),
-    )
-    .map_err(|e| anyhow!("replication config: {e}"))?;
+    let mut core_cfg = CoreConfig::new(region, peer_ids, replication_id);
+    core_cfg.persistence = persist.is_some();
+    let core = Replicator::new(core_cfg, log, start.clone())
+        .map_err(|e| anyhow!("replication config: {e}"))?;
     let writable = {
         let st = state.store.lock();
         core.local_writes_allowed(&*st)
@@ -339,6 +353,12 @@ fn step(
         if handled < EVENTS_PER_STEP_MAX {
             ev = events.try_recv().ok();
         }
+    }
+    if let Some(p) = state.persist.get() {
+        if let Some(vv) = p.durable_vv(st.keyspace().applied()) {
+            core.on_durable(&vv);
+        }
+        p.note_recovering(core.recovering());
     }
     core.on_tick(wall_ms(), &mut *st);
     // WAIT: blocked clients recount after every step (acks arrive in steps).

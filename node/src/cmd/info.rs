@@ -166,11 +166,23 @@ pub fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             line("loading", &0);
             line("async_loading", &0);
             line("rdb_changes_since_last_save", &0);
-            line("rdb_bgsave_in_progress", &0);
-            line("rdb_last_bgsave_status", &"ok");
-            line("aof_enabled", &0);
-            line("aof_rewrite_in_progress", &0);
-            line("aof_last_write_status", &"ok");
+            match ctx.server.persist.get() {
+                Some(p) => p.info(out),
+                None => {
+                    line("rdb_bgsave_in_progress", &0);
+                    line(
+                        "rdb_last_save_time",
+                        &server
+                            .started_at
+                            .duration_since(UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs()),
+                    );
+                    line("rdb_last_bgsave_status", &"ok");
+                    line("aof_enabled", &0);
+                    line("aof_rewrite_in_progress", &0);
+                    line("aof_last_write_status", &"ok");
+                }
+            }
         }
         "stats" => {
             line("# Stats", &"");

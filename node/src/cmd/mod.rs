@@ -88,6 +88,7 @@ mod hash;
 mod info;
 mod keys;
 mod multi;
+mod persist;
 mod pubsub;
 pub mod replication;
 mod server;
@@ -128,6 +129,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     zset::COMMANDS,
     geo::COMMANDS,
     replication::COMMANDS,
+    persist::COMMANDS,
     debug::COMMANDS,
 ];
 

@@ -258,6 +258,14 @@ impl CommandTable {
                 "READONLY this region lost its data and is catching up with its peers; writes are refused until it has",
             );
         }
+        if entry.spec.has_flag(super::Flag::Write) {
+            if let Some(e) = ctx.server.persist.get().and_then(|p| p.failure()) {
+                entry.stats.rejected_calls.fetch_add(1, Relaxed);
+                return Reply::error_code(format!(
+                    "MISCONF Errors writing to the write-ahead log: writes are refused until the server restarts ({e})"
+                ));
+            }
+        }
         let handle = &ctx.client.handle;
         handle.last_cmd.store(entry.id + 1, Relaxed);
         handle.touch();

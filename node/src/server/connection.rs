@@ -61,6 +61,9 @@ struct Connection {
     parser: RequestParser,
     rbuf: BytesMut,
     wbuf: BytesMut,
+    /// `appendfsync always`: the WAL index the pending replies wait for (see
+    /// `crate::persist`; 0 = none).
+    durable_wait: u64,
 }
 
 /// Serves one accepted client until it disconnects or is closed.
@@ -73,6 +76,7 @@ pub async fn serve(state: Arc<ServerState>, stream: TcpStream, handle: Arc<Clien
         parser: RequestParser::new(),
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbuf: BytesMut::with_capacity(READ_CHUNK),
+        durable_wait: 0,
     };
     let result = match conn.run().await {
         // Killed by a publisher: over the pub/sub output limit.
@@ -231,6 +235,7 @@ impl Connection {
                 }
             }
             drop(args);
+            self.note_durable_wait();
             Stats::add(&self.state.stats.commands_processed, 1);
             if reply.is_error() {
                 Stats::add(&self.state.stats.error_replies, 1);
@@ -364,12 +369,64 @@ impl Connection {
         }
     }
 
+    /// `appendfsync always`: the replies of this batch wait for every change applied so
+    /// far (the command's own writes and the writes it may have read).
+    fn note_durable_wait(&mut self) {
+        if let Some(p) = self.state.persist.get() {
+            if p.fsync() == crate::persist::Fsync::Always {
+                let appended = p.appended_index();
+                if appended > p.durable_index() {
+                    self.durable_wait = self.durable_wait.max(appended);
+                }
+            }
+        }
+    }
+
+    /// Waits until the changes the pending replies depend on are durable (one wait per
+    /// batch: group commit). On a persistence failure the replies are replaced by one
+    /// `-MISCONF` error and the connection closes: nothing is acknowledged.
+    async fn wait_durable(&mut self, interruptible: bool) -> Result<(), Close> {
+        let index = std::mem::take(&mut self.durable_wait);
+        let Some(p) = self.state.persist.get().cloned() else {
+            return Ok(());
+        };
+        if index == 0 || p.durable_index() >= index {
+            return Ok(());
+        }
+        let handle = self.client.handle.clone();
+        let killed = async {
+            if interruptible {
+                handle.killed().await
+            } else {
+                std::future::pending().await
+            }
+        };
+        let r = tokio::select! {
+            r = p.wait_durable(index) => r,
+            _ = killed => return Err(Close::Requested),
+        };
+        if let Err(e) = r {
+            self.wbuf.clear();
+            let msg = format!("MISCONF write not acknowledged: {e}");
+            encode(
+                &Reply::error_code(msg.replace(['\r', '\n'], " ")),
+                self.client.protocol(),
+                &mut self.wbuf,
+            );
+            let _ = self.stream.write_all(&self.wbuf).await;
+            self.wbuf.clear();
+            return Err(Close::Requested);
+        }
+        Ok(())
+    }
+
     /// Writes all pending replies, enforcing the output buffer limits.
     /// `interruptible`: a kill aborts a write blocked on a slow reader.
     async fn flush(&mut self, interruptible: bool) -> Result<(), Close> {
         if self.wbuf.is_empty() {
             return Ok(());
         }
+        self.wait_durable(interruptible).await?;
         let limit: ClassLimit = {
             let limits = self.state.config().client_output_buffer_limit;
             if self.client.subscribed() {

@@ -27,6 +27,8 @@ pub struct ServerState {
     pub store: parking_lot::Mutex<Store>,
     /// The region link, when peers are configured (set once at start-up).
     pub repl: std::sync::OnceLock<std::sync::Arc<crate::repl::Replication>>,
+    /// Persistence, when `appendonly yes` (set once at start-up, before the region link).
+    pub persist: std::sync::OnceLock<std::sync::Arc<crate::persist::Persist>>,
     /// Pub/sub subscriptions and delivery (the seam where other regions' messages
     /// come in and local ones go out: see [`PubSub`]).
     pub pubsub: PubSub,
@@ -74,6 +76,7 @@ impl ServerState {
             stats: Stats::default(),
             store: parking_lot::Mutex::new(store),
             repl: std::sync::OnceLock::new(),
+            persist: std::sync::OnceLock::new(),
             pubsub: PubSub::new(),
             databases,
             started: Instant::now(),

@@ -35,6 +35,46 @@ pub trait DeltaSink: Send {
     fn emit(&mut self, op: &OpDelta, first_seq: u64);
 }
 
+/// A change the region applied, in application order: what the write-ahead log records
+/// (see `crate::persist`). Every path that changes the CRDT state reports here.
+#[derive(Debug, Clone, Copy)]
+pub enum Applied<'a> {
+    /// A local op (its dots are `first_seq..=op.dot.seq()`).
+    Local {
+        /// The op.
+        op: &'a OpDelta,
+        /// Its first dot's seq.
+        first_seq: u64,
+    },
+    /// Another region's op (only when it was not applied before).
+    Remote {
+        /// The op.
+        op: &'a OpDelta,
+        /// Its first dot's seq (causal delivery: right after what was applied).
+        first_seq: u64,
+    },
+    /// One key of another region's full-resync snapshot, merged with that snapshot's
+    /// context.
+    MergeKey {
+        /// Database.
+        db: u8,
+        /// Key.
+        key: &'a [u8],
+        /// The snapshot's state of the key.
+        state: &'a Key,
+        /// The snapshot's context.
+        ctx: &'a crdt::CausalContext,
+    },
+    /// The end of a full-resync snapshot: its context joined into the region's.
+    MergeCtx(&'a crdt::CausalContext),
+}
+
+/// Receives every [`Applied`] change under the store lock (the write-ahead log).
+pub trait ApplyLog: Send {
+    /// Records one change, right after it was applied.
+    fn record(&mut self, change: Applied<'_>);
+}
+
 /// A sink that drops everything (a single region without persistence).
 #[derive(Debug, Default)]
 pub struct NoSink;
@@ -51,6 +91,8 @@ pub struct Store {
     /// (expiry ms, db, key) of every key with a TTL.
     expiries: BTreeSet<(u64, u8, crdt::Bytes)>,
     sink: Box<dyn DeltaSink>,
+    /// The write-ahead log (persistence), told about every change before the sink.
+    log: Option<Box<dyn ApplyLog>>,
     /// Test-only offset added to the wall clock (clock-skew nemesis).
     clock_offset_ms: i64,
     /// Number of keys expired by this region.
@@ -209,6 +251,7 @@ impl Store {
             clock: HlcClock::new(region),
             expiries: BTreeSet::new(),
             sink: Box::new(NoSink),
+            log: None,
             clock_offset_ms: 0,
             expired_keys: 0,
             batch_open: false,
@@ -221,6 +264,22 @@ impl Store {
     /// Replaces the delta sink.
     pub fn set_sink(&mut self, sink: Box<dyn DeltaSink>) {
         self.sink = sink;
+    }
+
+    /// Installs the write-ahead log (persistence): every change applied from now on is
+    /// recorded there, local ops before the delta sink sees them.
+    pub fn set_log(&mut self, log: Option<Box<dyn ApplyLog>>) {
+        self.log = log;
+    }
+
+    /// The largest HLC issued or observed (persisted so it never goes backwards).
+    pub fn hlc_last(&self) -> crdt::Hlc {
+        self.clock.last()
+    }
+
+    /// Makes every later HLC order after `hlc` (restored at start-up).
+    pub fn observe_hlc(&mut self, hlc: crdt::Hlc) {
+        self.clock.observe(hlc);
     }
 
     /// This region's id.
@@ -326,11 +385,15 @@ impl Store {
         if self.ks.has_applied(op.dot) {
             return;
         }
+        let first_seq = self.ks.applied().get(op.dot.region()) + 1;
         self.clock.observe(op.hlc);
         for kd in &op.keys {
             self.apply_key_tracked(kd);
         }
         self.ks.finish_op(op.dot);
+        if let Some(log) = &mut self.log {
+            log.record(Applied::Remote { op, first_seq });
+        }
     }
 
     /// Registers a WATCH of `(db, key)` and returns the key's modification version. Every
@@ -441,11 +504,22 @@ impl Store {
                 self.expiries.insert((at, db, key.into()));
             }
         }
+        if let Some(log) = &mut self.log {
+            log.record(Applied::MergeKey {
+                db,
+                key,
+                state,
+                ctx,
+            });
+        }
     }
 
     /// Joins a peer snapshot's context (end of a full resync).
     pub fn merge_snapshot_ctx(&mut self, ctx: &crdt::CausalContext) {
         self.ks.merge_ctx(ctx);
+        if let Some(log) = &mut self.log {
+            log.record(Applied::MergeCtx(ctx));
+        }
     }
 
     /// Tombstone garbage collection at causal stability.
@@ -460,6 +534,9 @@ impl Store {
                 .merge_ctx(&crdt::CausalContext::from_dots(extra_dots.iter().copied()));
         }
         self.ks.finish_op(op.dot);
+        if let Some(log) = &mut self.log {
+            log.record(Applied::Local { op: &op, first_seq });
+        }
         self.sink.emit(&op, first_seq);
     }
 

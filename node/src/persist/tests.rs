@@ -1,0 +1,330 @@
+//! Unit tests: WAL round trips, snapshots (also while writes go on), remote ops and
+//! peer-snapshot merges, corruption, injected I/O errors.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::storage::{Batch, Cf, FailingStorage, RocksStorage, Storage};
+use super::*;
+use crate::store::Store;
+use replication::core::OpLog;
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!(
+            "meridian-persist-{name}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn opts(dir: &TempDir, fsync: Fsync) -> Options {
+    Options {
+        dir: dir.0.join("db"),
+        fsync,
+        log_bytes_max: 1 << 30,
+    }
+}
+
+fn open(dir: &TempDir, fsync: Fsync, region: u8) -> (Store, Arc<Persist>) {
+    let mut st = Store::new(region);
+    let p = Persist::open(&mut st, &opts(dir, fsync)).expect("open");
+    (st, p)
+}
+
+fn set(st: &mut Store, db: u8, key: &str, val: &str) {
+    st.write(db)
+        .put_string(key.as_bytes(), val.as_bytes().into(), false);
+}
+
+fn get(st: &Store, db: u8, key: &str) -> Option<String> {
+    match st.get(db, key.as_bytes()) {
+        Some(crdt::Value::Str(f)) => {
+            crate::store::str_bytes(f).map(|b| String::from_utf8_lossy(&b).into_owned())
+        }
+        Some(_) => Some("<other type>".into()),
+        None => None,
+    }
+}
+
+/// Every visible key and value of every database, with TTLs.
+fn dump(st: &Store) -> Vec<(u8, Vec<u8>, String, Option<u64>)> {
+    let mut out = Vec::new();
+    for db in 0..crdt::keyspace::DATABASES as u8 {
+        for (k, _) in st.keys(db) {
+            let v = format!("{:?}", st.get(db, k));
+            out.push((db, k.to_vec(), v, st.expire_at(db, k)));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn close(p: &Persist, st: &mut Store) {
+    p.shutdown();
+    st.set_log(None);
+}
+
+#[test]
+fn wal_replay_restores_values_ttls_context_and_clock() {
+    let dir = TempDir::new("replay");
+    let (mut st, p) = open(&dir, Fsync::Always, 1);
+    set(&mut st, 0, "a", "1");
+    set(&mut st, 3, "b", "2");
+    for _ in 0..5 {
+        st.write(0).incr_string(b"n", 2, 0.0).unwrap();
+    }
+    let at = st.now_ms() + 3_600_000;
+    st.write(0).expire_at(b"a", at);
+    set(&mut st, 0, "gone", "x");
+    st.write(0).delete_raw(b"gone");
+    st.begin_batch();
+    set(&mut st, 1, "t1", "x");
+    set(&mut st, 1, "t2", "y");
+    st.end_batch();
+    let hlc = st.hlc_last();
+    let before = dump(&st);
+    let ctx = st.keyspace().ctx().clone();
+    close(&p, &mut st);
+    drop(p);
+
+    let (mut st2, p2) = open(&dir, Fsync::Always, 1);
+    assert_eq!(dump(&st2), before);
+    assert_eq!(st2.keyspace().ctx(), &ctx);
+    assert_eq!(get(&st2, 0, "n").as_deref(), Some("10"));
+    assert_eq!(st2.expire_at(0, b"a"), Some(at));
+    assert!(st2.hlc_last() >= hlc, "the HLC never goes backwards");
+    assert_eq!(st2.expires_count(0), 1, "expiry index rebuilt");
+    // New writes continue the sequence.
+    set(&mut st2, 0, "c", "3");
+    assert_eq!(st2.keyspace().applied().get(1), ctx.vv().get(1) + 1);
+    let (start, log) = p2.replication_start();
+    assert!(matches!(start, Some(Start::Restored { .. })));
+    assert_eq!(log.len(), 11, "the op log is rebuilt from the WAL");
+    close(&p2, &mut st2);
+}
+
+#[test]
+fn snapshot_trims_the_wal_and_recovery_merges_both() {
+    let dir = TempDir::new("snap");
+    let (mut st, p) = open(&dir, Fsync::EverySec, 1);
+    for i in 0..3000 {
+        set(&mut st, (i % 3) as u8, &format!("k{i}"), &format!("v{i}"));
+    }
+    let store = parking_lot::Mutex::new(st);
+    let m = p.snapshot(&store).expect("snapshot");
+    assert_eq!(m.keys, 3000);
+    assert_eq!(m.start_index, 3000);
+    let mut st = store.into_inner();
+    // After the snapshot: overwrite, delete, add.
+    set(&mut st, 0, "k0", "new");
+    st.write(1).delete_raw(b"k1");
+    set(&mut st, 5, "late", "x");
+    let before = dump(&st);
+    let mut info = String::new();
+    p.info(&mut info);
+    assert!(info.contains("wal_oldest_index:3001"), "{info}");
+    assert!(info.contains("wal_entries:3"), "{info}");
+    close(&p, &mut st);
+    drop(p);
+
+    let (mut st2, p2) = open(&dir, Fsync::EverySec, 1);
+    assert_eq!(dump(&st2), before);
+    assert_eq!(get(&st2, 0, "k0").as_deref(), Some("new"));
+    assert_eq!(get(&st2, 1, "k1"), None);
+    // The rebuilt log only holds what the WAL kept; its floor covers the snapshot.
+    let (_, log) = p2.replication_start();
+    assert_eq!(log.len(), 3);
+    assert_eq!(log.floor().get(1), 3000);
+    close(&p2, &mut st2);
+}
+
+#[test]
+fn fuzzy_snapshot_while_writes_go_on() {
+    let dir = TempDir::new("fuzzy");
+    let (mut st, p) = open(&dir, Fsync::No, 1);
+    for i in 0..5000 {
+        set(&mut st, 0, &format!("k{i}"), "0");
+    }
+    let store = Arc::new(parking_lot::Mutex::new(st));
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            for round in 1..=4 {
+                for i in (0..5000).step_by(7) {
+                    let mut st = store.lock();
+                    if i % 2 == 0 {
+                        set(&mut st, 0, &format!("k{i}"), &round.to_string());
+                    } else {
+                        st.write(0).delete_raw(format!("k{i}").as_bytes());
+                    }
+                    set(&mut st, 2, &format!("new{round}-{i}"), "n");
+                }
+            }
+        })
+    };
+    p.snapshot(&store).expect("snapshot");
+    writer.join().unwrap();
+    let mut st = Arc::try_unwrap(store).ok().unwrap().into_inner();
+    let before = dump(&st);
+    close(&p, &mut st);
+    drop(p);
+    let (mut st2, p2) = open(&dir, Fsync::No, 1);
+    assert_eq!(dump(&st2), before);
+    close(&p2, &mut st2);
+}
+
+#[test]
+fn remote_ops_and_peer_snapshot_merges_are_logged() {
+    let dir = TempDir::new("remote");
+    // Region 2 writes; region 1 (persistent) applies its ops and a peer snapshot.
+    let mut other = Store::new(2);
+    let ops = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    struct Rec(Arc<parking_lot::Mutex<Vec<crdt::OpDelta>>>);
+    impl crate::store::DeltaSink for Rec {
+        fn emit(&mut self, op: &crdt::OpDelta, _first_seq: u64) {
+            self.0.lock().push(op.clone());
+        }
+    }
+    other.set_sink(Box::new(Rec(ops.clone())));
+    set(&mut other, 0, "r1", "a");
+    set(&mut other, 0, "r2", "b");
+    let mut third = Store::new(3);
+    set(&mut third, 4, "s1", "snap");
+    third.write(4).incr_string(b"s2", 7, 0.0).unwrap();
+
+    let (mut st, p) = open(&dir, Fsync::Always, 1);
+    set(&mut st, 0, "mine", "1");
+    for op in ops.lock().iter() {
+        st.apply_remote(op);
+    }
+    let ctx3 = third.keyspace().ctx().clone();
+    for db in 0..16u8 {
+        let keys: Vec<_> = third
+            .keyspace()
+            .db(db)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in keys {
+            st.merge_snapshot_key(db, &k, &v, &ctx3);
+        }
+    }
+    st.merge_snapshot_ctx(&ctx3);
+    let before = dump(&st);
+    let applied = st.keyspace().applied().clone();
+    close(&p, &mut st);
+    drop(p);
+    let (mut st2, p2) = open(&dir, Fsync::Always, 1);
+    assert_eq!(dump(&st2), before);
+    assert_eq!(st2.keyspace().applied(), &applied);
+    assert_eq!(get(&st2, 4, "s2").as_deref(), Some("7"));
+    close(&p2, &mut st2);
+}
+
+#[test]
+fn corrupt_wal_record_refuses_to_start_naming_the_directory() {
+    let dir = TempDir::new("corrupt");
+    let (mut st, p) = open(&dir, Fsync::Always, 1);
+    for i in 0..10 {
+        set(&mut st, 0, &format!("k{i}"), "v");
+    }
+    close(&p, &mut st);
+    drop(p);
+    {
+        let s = RocksStorage::open(&dir.0.join("db")).unwrap();
+        let mut b = Batch::default();
+        b.put(Cf::Wal, wal::wal_key(4).to_vec(), vec![1, 0xff, 0x13, 0x37]);
+        s.write(b, true).unwrap();
+    }
+    let mut st2 = Store::new(1);
+    let err = Persist::open(&mut st2, &opts(&dir, Fsync::Always)).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, PersistError::Corrupt { .. }), "{msg}");
+    assert!(msg.contains("WAL record 4"), "{msg}");
+    assert!(
+        msg.contains(&dir.0.join("db").display().to_string()),
+        "{msg}"
+    );
+    // A gap is refused too.
+    {
+        let s = RocksStorage::open(&dir.0.join("db")).unwrap();
+        let mut b = Batch::default();
+        b.delete_range(Cf::Wal, wal::wal_key(4).to_vec(), wal::wal_key(5).to_vec());
+        s.write(b, true).unwrap();
+    }
+    let mut st3 = Store::new(1);
+    let msg = Persist::open(&mut st3, &opts(&dir, Fsync::Always))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("WAL record 4 is missing"), "{msg}");
+    // Another region's directory is refused.
+    let dir2 = TempDir::new("region");
+    let (mut st4, p4) = open(&dir2, Fsync::Always, 1);
+    close(&p4, &mut st4);
+    drop(p4);
+    let mut st5 = Store::new(2);
+    let err = Persist::open(&mut st5, &opts(&dir2, Fsync::Always)).unwrap_err();
+    assert!(matches!(err, PersistError::WrongRegion { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn io_error_stops_acknowledgements_and_writes() {
+    let dir = TempDir::new("ioerr");
+    let inner: Arc<dyn Storage> = Arc::new(RocksStorage::open(&dir.0.join("db")).unwrap());
+    let failing = Arc::new(FailingStorage::new(inner));
+    let mut st = Store::new(1);
+    let p = Persist::open_with(failing.clone(), &mut st, &opts(&dir, Fsync::Always)).unwrap();
+    set(&mut st, 0, "ok", "1");
+    let i = p.appended_index();
+    p.wait_durable(i).await.expect("durable");
+    failing.fail_after(0);
+    set(&mut st, 0, "lost", "1");
+    let i = p.appended_index();
+    let err = p.wait_durable(i).await.unwrap_err();
+    assert!(err.contains("injected"), "{err}");
+    assert!(p.failure().is_some());
+    assert!(p.durable_index() < i);
+    // More writes do not block the write path (records are discarded).
+    for n in 0..100 {
+        set(&mut st, 0, &format!("more{n}"), "1");
+    }
+    close(&p, &mut st);
+    drop(p);
+    drop(failing);
+    // What was acknowledged survived.
+    let (mut st2, p2) = open(&dir, Fsync::Always, 1);
+    assert_eq!(get(&st2, 0, "ok").as_deref(), Some("1"));
+    assert_eq!(get(&st2, 0, "lost"), None);
+    close(&p2, &mut st2);
+}
+
+#[test]
+fn durable_vectors_follow_the_durable_index() {
+    let dir = TempDir::new("vv");
+    let (mut st, p) = open(&dir, Fsync::Always, 1);
+    set(&mut st, 0, "a", "1");
+    let vv1 = st.keyspace().applied().clone();
+    // First call records a checkpoint; it is reported once durable.
+    let mut got = p.durable_vv(&vv1);
+    let t = std::time::Instant::now();
+    while got.is_none() && t.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        got = p.durable_vv(&vv1);
+    }
+    assert_eq!(got, Some(vv1.clone()));
+    assert_eq!(p.durable_vv(&vv1), None, "reported once");
+    close(&p, &mut st);
+}
