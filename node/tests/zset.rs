@@ -4,38 +4,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{roundtrip, Server};
-use redis::{cmd, Connection, FromRedisValue, Value};
-
-const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
-
-fn q<T: FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
-    let mut k = cmd(args[0]);
-    for a in &args[1..] {
-        k.arg(*a);
-    }
-    k.query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-fn err(c: &mut Connection, args: &[&str]) -> String {
-    let mut k = cmd(args[0]);
-    for a in &args[1..] {
-        k.arg(*a);
-    }
-    match k.query::<Value>(c) {
-        Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
-        Ok(v) => panic!("{args:?} should fail, got {v:?}"),
-    }
-}
-
-fn assert_err(c: &mut Connection, args: &[&str], want: &str) {
-    let e = err(c, args);
-    assert!(
-        e.contains(want),
-        "{args:?}: {e:?} does not contain {want:?}"
-    );
-}
+use common::{assert_err, q, roundtrip, Server, WRONGTYPE};
+use redis::{Connection, Value};
 
 fn strs(c: &mut Connection, args: &[&str]) -> Vec<String> {
     q(c, args)

@@ -145,3 +145,37 @@ pub fn roundtrip(s: &mut TcpStream, req: &[u8], expect: &[u8]) {
         String::from_utf8_lossy(req)
     );
 }
+
+/// `-WRONGTYPE` text as Redis sends it.
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+/// Runs `args` (command first) and decodes the reply; panics with the command on error.
+pub fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
+    let mut k = redis::cmd(args[0]);
+    for a in &args[1..] {
+        k.arg(*a);
+    }
+    k.query(c)
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+/// Runs `args` expecting an error reply; returns "CODE detail".
+pub fn err(c: &mut redis::Connection, args: &[&str]) -> String {
+    let mut k = redis::cmd(args[0]);
+    for a in &args[1..] {
+        k.arg(*a);
+    }
+    match k.query::<redis::Value>(c) {
+        Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
+        Ok(v) => panic!("{args:?} should fail, got {v:?}"),
+    }
+}
+
+/// Asserts that `args` fails with an error containing `want`.
+pub fn assert_err(c: &mut redis::Connection, args: &[&str], want: &str) {
+    let e = err(c, args);
+    assert!(
+        e.contains(want),
+        "{args:?}: {e:?} does not contain {want:?}"
+    );
+}
