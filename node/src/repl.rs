@@ -42,6 +42,10 @@ const PENDING_OPS_WARN: usize = 1 << 20;
 const EVENTS_PER_STEP_MAX: usize = 256;
 /// Tick period of the core (≥ its `batch_delay_ms` granularity).
 const TICK: Duration = Duration::from_millis(5);
+/// After local ops or link messages, the core's tick (which sends op batches and acks)
+/// runs this much later, so ops and acks of that window travel together instead of one
+/// frame and one ack per op.
+const FLUSH_DELAY: Duration = Duration::from_millis(1);
 
 /// The running region link.
 pub struct Replication {
@@ -126,6 +130,7 @@ impl DeltaSink for ReplSink {
         };
         let mut q = self.0.pending.lock();
         q.push_back(e);
+        let first = q.len() == 1;
         if q.len() == PENDING_OPS_WARN {
             warn!(
                 ops = q.len(),
@@ -133,7 +138,10 @@ impl DeltaSink for ReplSink {
             );
         }
         drop(q);
-        self.0.notify.notify_one();
+        // One wake-up per batch: the task drains the whole queue when it runs.
+        if first {
+            self.0.notify.notify_one();
+        }
     }
 }
 
@@ -268,17 +276,30 @@ async fn run(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = state.shutdown_signal();
+    let mut flush_at: Option<tokio::time::Instant> = None;
     loop {
-        let first = tokio::select! {
+        let flush = async {
+            match flush_at {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let (first, do_tick) = tokio::select! {
             ev = events.recv() => match ev {
-                Some(ev) => Some(ev),
+                Some(ev) => (Some(ev), false),
                 None => break,
             },
-            _ = shared.notify.notified() => None,
-            _ = tick.tick() => None,
+            _ = shared.notify.notified() => (None, false),
+            _ = tick.tick() => (None, true),
+            _ = flush => (None, true),
             _ = shutdown.changed() => break,
         };
-        let outputs = step(&state, &shared, first, &mut events);
+        if do_tick {
+            flush_at = None;
+        } else if flush_at.is_none() {
+            flush_at = Some(tokio::time::Instant::now() + FLUSH_DELAY);
+        }
+        let outputs = step(&state, &shared, first, &mut events, do_tick);
         for out in outputs {
             match out {
                 Output::Send { peer, msg } => match shared.net.try_send(peer, msg) {
@@ -321,11 +342,13 @@ fn close_in_background(net: &NetHandle, peer: RegionId) {
 }
 
 /// One step of the core under the store and replicator locks; returns its outputs.
+/// `tick`: also run the core's tick (send batches and acks, liveness, trimming, GC).
 fn step(
     state: &ServerState,
     shared: &Replication,
     first: Option<NetEvent>,
     events: &mut mpsc::Receiver<NetEvent>,
+    tick: bool,
 ) -> Vec<Output> {
     let mut st = state.store.lock();
     let mut core = shared.core.lock();
@@ -360,7 +383,9 @@ fn step(
         }
         p.note_recovering(core.recovering());
     }
-    core.on_tick(wall_ms(), &mut *st);
+    if tick {
+        core.on_tick(wall_ms(), &mut *st);
+    }
     // WAIT: blocked clients recount after every step (acks arrive in steps).
     if !st.blocking().is_empty() {
         for db in 0..crdt::keyspace::DATABASES as u8 {
