@@ -613,10 +613,27 @@ impl Key {
     /// has already been applied here (the replication layer computes it from acks). Never
     /// changes what a reader sees.
     pub fn gc(&mut self, stable: &VersionVector) {
-        let (mut slots, expiry) = std::mem::take(self).into_parts();
-        for s in slots.iter_mut() {
-            s.gc(stable);
+        // In place: only counters have anything to collect, and a key is rebuilt only
+        // when a slot became empty (a full scan of the keyspace visits every key).
+        let emptied = match self.repr.as_deref_mut() {
+            None | Some(KeyRepr::Empty) => false,
+            Some(KeyRepr::One(v)) => {
+                v.gc(stable);
+                v.is_bottom()
+            }
+            Some(KeyRepr::General(g)) => {
+                let mut emptied = false;
+                for v in g.main.iter_mut().chain(g.extra.others.iter_mut()) {
+                    v.gc(stable);
+                    emptied |= v.is_bottom();
+                }
+                emptied
+            }
+        };
+        if !emptied {
+            return;
         }
+        let (slots, expiry) = std::mem::take(self).into_parts();
         // Hidden slots (type-conflict losers) are NOT dropped here, even when stable: a
         // replica that dropped one no longer names it in its later deltas (DEL, the cleanup
         // of hidden slots before a write), so replicas that had not collected yet would keep
