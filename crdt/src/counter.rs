@@ -110,6 +110,24 @@ impl Counter {
     pub fn join(&mut self, other: &Counter) {
         join_per_region(&mut self.entries, &other.entries);
         join_per_region(&mut self.floors, &other.floors);
+        if !self.floors.is_empty() {
+            self.drop_dominated();
+        }
+    }
+
+    /// Drops entries a floor fully cancels (same run, floor at or after the entry, or a
+    /// floor of a newer run). They add nothing to the sum and the owning region starts a
+    /// new run after them, so dropping them changes nothing a reader or a later write
+    /// sees. It keeps replicas identical: a replica that collected an entry (at
+    /// `seq == floor.seq`) cannot remove an *older* copy of it elsewhere (a replica that
+    /// got the floor from a snapshot but never the newer entry), so without this rule
+    /// that copy would stay there forever.
+    fn drop_dominated(&mut self) {
+        let floors = &self.floors;
+        self.entries.retain(|e| match find(floors, e.region) {
+            Some(f) => !((f.run == e.run && f.seq >= e.seq) || f.run > e.run),
+            None => true,
+        });
     }
 
     /// The visible sum.
@@ -233,6 +251,32 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.sum().int, 3);
         assert!(a.sum().live);
+    }
+
+    #[test]
+    fn a_floored_entry_is_dropped_so_replicas_stay_identical() {
+        // Region 2 increments at seq 5 and again at seq 11 (same run); a reset observes
+        // seq 11. A replica that only ever saw the seq-5 entry then merges the state of
+        // one that collected the seq-11 entry (sim seed 7574, via a snapshot).
+        let mut c = Counter::default();
+        c.join(&c.incr_delta(Dot::new(2, 5), 1, 0.0));
+        let stale = c.clone();
+        c.join(&c.incr_delta(Dot::new(2, 11), 0, 0.25));
+        c.join(&c.reset_delta());
+        let mut stable = VersionVector::new();
+        stable.raise(2, 11);
+        c.gc(&stable);
+        let mut s = stale.clone();
+        s.join(&c);
+        assert_eq!(s, c, "the older copy of a floored entry must not survive");
+        assert!(s.entries().is_empty());
+        assert!(!s.sum().live);
+        // The region's next increment still counts in full on both.
+        let d = s.incr_delta(Dot::new(2, 12), 4, 0.0);
+        s.join(&d);
+        c.join(&d);
+        assert_eq!(s, c);
+        assert_eq!(s.sum().int, 4);
     }
 
     #[test]

@@ -320,6 +320,15 @@ fn seed_4137_recovery_forgets_a_peers_lost_incarnation() {
     must_pass(4137);
 }
 
+/// A region merged a snapshot holding a counter floor at 2:11 whose entry the sender had
+/// already collected, while it still held the older entry 2:5 of the same run: that
+/// entry was dead but stayed forever, so the regions' states differed. Joins now drop
+/// entries a floor fully cancels.
+#[test]
+fn seed_7574_floored_counter_entries_are_dropped() {
+    must_pass(7574);
+}
+
 /// With persistence, a region sent snapshot chunks read after its own op 2:103 was
 /// applied but before it was durable, then crashed and restarted from durable state
 /// (2:102): the receiver held effects of 2:103 that would never come. Chunks are now
