@@ -352,6 +352,8 @@ fn step(
 ) -> Vec<Output> {
     let mut st = state.store.lock();
     let mut core = shared.core.lock();
+    let now = wall_ms();
+    core.advance_clock(now);
     let pending: Vec<LogEntry> = shared.pending.lock().drain(..).collect();
     for e in pending {
         if let Err(err) = core.on_local_op(e) {
@@ -384,7 +386,7 @@ fn step(
         p.note_recovering(core.recovering());
     }
     if tick {
-        core.on_tick(wall_ms(), &mut *st);
+        core.on_tick(now, &mut *st);
     }
     // WAIT: blocked clients recount after every step (acks arrive in steps).
     if !st.blocking().is_empty() {

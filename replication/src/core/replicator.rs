@@ -969,6 +969,12 @@ impl<L: OpLog> Replicator<L> {
         }
     }
 
+    /// Input: the shell's clock, without the tick's work (call before feeding local ops
+    /// between ticks so their log entries carry the right append time; never goes back).
+    pub fn advance_clock(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
+    }
+
     /// Input: time passed (`now_ms` from the shell's clock; never goes back here).
     pub fn on_tick(&mut self, now_ms: u64, data: &mut dyn Data) {
         self.now_ms = self.now_ms.max(now_ms);
