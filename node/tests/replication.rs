@@ -309,6 +309,44 @@ fn publish_reaches_other_regions() {
 }
 
 #[test]
+fn writes_too_large_for_a_region_link_are_refused_and_links_keep_working() {
+    let c = Cluster::start(2);
+    let mut con = c.conn(0);
+    // Incompressible bytes (a simple LCG), so the frame really is that large.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 33) as u8
+            })
+            .collect()
+    };
+    let e = cmd("SET")
+        .arg("huge")
+        .arg(noise(49 << 20))
+        .query::<()>(&mut con)
+        .unwrap_err();
+    assert!(e.to_string().contains("too large to replicate"), "{e}");
+    let n: i64 = cmd("EXISTS").arg("huge").query(&mut con).unwrap();
+    assert_eq!(n, 0, "a refused write writes nothing");
+    // Below the limit: applied and replicated, and the link still carries later writes.
+    let _: () = cmd("SET")
+        .arg("big")
+        .arg(noise(8 << 20))
+        .query(&mut con)
+        .unwrap();
+    let _: () = cmd("SET").arg("after").arg("1").query(&mut con).unwrap();
+    eventually(&c, (8 << 20, Some("1".to_string())), |con| {
+        let len: usize = cmd("STRLEN").arg("big").query(con).unwrap();
+        let after: Option<String> = cmd("GET").arg("after").query(con).unwrap();
+        (len, after)
+    });
+}
+
+#[test]
 fn restarted_region_catches_up_and_refuses_writes_until_then() {
     let mut c = Cluster::start(3);
     let deadline = Instant::now() + CONVERGE_TIMEOUT;

@@ -12,6 +12,13 @@ use bytes::Bytes;
 use super::{CmdResult, CommandSpec, Ctx, FAMILIES};
 use crate::resp::Reply;
 
+/// Largest total argument size of a write command when region links are configured:
+/// a replicated op travels in one frame of at most `replication::wire::MAX_FRAME_BYTES`
+/// (64 MiB), so bigger writes are refused up front instead of being applied here and
+/// then wedging every region link. (Ops derived from small arguments — *STORE results,
+/// a large MULTI/EXEC — are not covered by this check.)
+pub const REPL_WRITE_ARGS_MAX: usize = 48 << 20;
+
 /// Per-command counters (INFO commandstats).
 #[derive(Debug, Default)]
 pub struct CommandStats {
@@ -257,6 +264,15 @@ impl CommandTable {
             return Reply::error_code(
                 "READONLY this region lost its data and is catching up with its peers; writes are refused until it has",
             );
+        }
+        if entry.spec.has_flag(super::Flag::Write) && ctx.server.repl.get().is_some() {
+            let bytes: usize = args.iter().map(|a| a.len()).sum();
+            if bytes > REPL_WRITE_ARGS_MAX {
+                entry.stats.rejected_calls.fetch_add(1, Relaxed);
+                return Reply::err(format!(
+                    "write too large to replicate: {bytes} bytes of arguments, at most {REPL_WRITE_ARGS_MAX} with region links configured"
+                ));
+            }
         }
         if entry.spec.has_flag(super::Flag::Write) {
             if let Some(e) = ctx.server.persist.get().and_then(|p| p.failure()) {
