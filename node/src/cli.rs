@@ -132,6 +132,15 @@ pub struct ServerArgs {
     /// Create dev certificates in repl-tls-dir when missing: yes/no [default: no].
     #[arg(long, value_name = "YES/NO")]
     pub repl_dev_certs: Option<String>,
+    /// Password of the default user; empty = none [default: none].
+    #[arg(long, value_name = "PASSWORD")]
+    pub requirepass: Option<String>,
+    /// ACL file loaded at start-up and by ACL LOAD, written by ACL SAVE [default: none].
+    #[arg(long, value_name = "FILE")]
+    pub aclfile: Option<String>,
+    /// Entries kept by ACL LOG [default: 128].
+    #[arg(long, value_name = "N")]
+    pub acllog_max_len: Option<u64>,
     /// Test mode (chaos harness): enables DEBUG's fault knobs, yes/no [default: no].
     #[arg(long, value_name = "YES/NO")]
     pub test_mode: Option<String>,
@@ -176,6 +185,9 @@ impl ServerArgs {
         add("peers", self.peers.clone());
         add("repl-tls-dir", self.repl_tls_dir.clone());
         add("repl-dev-certs", self.repl_dev_certs.clone());
+        add("requirepass", self.requirepass.clone());
+        add("aclfile", self.aclfile.clone());
+        add("acllog-max-len", self.acllog_max_len.map(|v| v.to_string()));
         add("test-mode", self.test_mode.clone());
         out
     }
@@ -237,6 +249,9 @@ mod tests {
             repl_tls_dir: Some("tls".into()),
             repl_dev_certs: Some("yes".into()),
             test_mode: Some("yes".into()),
+            requirepass: Some("pw".into()),
+            aclfile: Some("users.acl".into()),
+            acllog_max_len: Some(10),
             config: None,
         };
         assert_eq!(

@@ -302,6 +302,14 @@ pub struct Config {
     /// Create a dev cluster CA and region certificates in `repl-tls-dir` when missing
     /// (`meridian local` turns this on; production deployments provide their own).
     pub repl_dev_certs: bool,
+    /// Password of the `default` user (empty: none, the default user is `nopass`).
+    /// Setting it is `ACL SETUSER default resetpass >password`.
+    pub requirepass: String,
+    /// ACL file (`user <name> <rules>` lines): loaded at start-up, by ACL LOAD,
+    /// written by ACL SAVE. Empty: users live only in memory.
+    pub aclfile: String,
+    /// Entries kept by ACL LOG.
+    pub acllog_max_len: u64,
     /// Test mode: enables the fault knobs of the `DEBUG` command (clock skew, dropped
     /// replication ops) used by the chaos harness. Never turn this on in production.
     pub test_mode: bool,
@@ -331,6 +339,9 @@ impl Default for Config {
             peers: Peers::default(),
             repl_tls_dir: "meridian-data/tls".into(),
             repl_dev_certs: false,
+            requirepass: String::new(),
+            aclfile: String::new(),
+            acllog_max_len: 128,
             test_mode: false,
         }
     }
@@ -605,6 +616,36 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
                 "no" | "false" => false,
                 _ => return Err("argument must be 'yes' or 'no'".into()),
             };
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "requirepass",
+        mutable: true,
+        settable: true,
+        get: |c| c.requirepass.clone(),
+        set: |c, v| {
+            c.requirepass = v.to_string();
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "aclfile",
+        mutable: false,
+        settable: true,
+        get: |c| c.aclfile.clone(),
+        set: |c, v| {
+            c.aclfile = v.to_string();
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "acllog-max-len",
+        mutable: true,
+        settable: true,
+        get: |c| c.acllog_max_len.to_string(),
+        set: |c, v| {
+            c.acllog_max_len = in_range(int(v)?, 0, 1_000_000)?;
             Ok(())
         },
     },

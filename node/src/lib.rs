@@ -2,6 +2,7 @@
 //!
 //! The `meridian` binary (see `main.rs`) is a thin shell over this crate:
 //!
+//! * [`acl`]: users, passwords and permissions (AUTH, ACL), per region.
 //! * [`resp`]: RESP2/RESP3 request parser and reply encoder (no I/O).
 //! * [`server`]: the tokio TCP server, one task per connection, pipelining,
 //!   client registry, limits and statistics.
@@ -13,6 +14,7 @@
 //! * [`config`] and [`cli`]: TOML configuration, defaults, command-line flags.
 //! * [`glob`]: Redis-compatible glob matching (CONFIG GET, later KEYS/SCAN).
 
+pub mod acl;
 pub mod bytesize;
 pub mod cli;
 pub mod cmd;

@@ -72,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let state = Arc::new(ServerState::new(config, args.config.clone()));
+        state.load_aclfile().context("aclfile")?;
         // Recovery runs first: the region link and the clients see the recovered data.
         let persist = meridian_node::persist::start(&state).context("persistence")?;
         // The region link starts before clients can connect, so a client never sees a

@@ -45,6 +45,8 @@ use std::{
 
 mod common;
 
+#[path = "compat/acl.rs"]
+mod acl;
 #[path = "compat/connection.rs"]
 mod connection;
 #[path = "compat/geo.rs"]
@@ -571,6 +573,7 @@ macro_rules! family {
     };
 }
 
+family!(acl);
 family!(connection);
 family!(strings);
 family!(keys);
