@@ -141,6 +141,10 @@ pub struct ServerArgs {
     /// Entries kept by ACL LOG [default: 128].
     #[arg(long, value_name = "N")]
     pub acllog_max_len: Option<u64>,
+    /// Protected mode: without a default-user password only loopback clients are
+    /// accepted, yes/no [default: yes].
+    #[arg(long, value_name = "YES/NO")]
+    pub protected_mode: Option<String>,
     /// Test mode (chaos harness): enables DEBUG's fault knobs, yes/no [default: no].
     #[arg(long, value_name = "YES/NO")]
     pub test_mode: Option<String>,
@@ -188,6 +192,7 @@ impl ServerArgs {
         add("requirepass", self.requirepass.clone());
         add("aclfile", self.aclfile.clone());
         add("acllog-max-len", self.acllog_max_len.map(|v| v.to_string()));
+        add("protected-mode", self.protected_mode.clone());
         add("test-mode", self.test_mode.clone());
         out
     }
@@ -252,6 +257,7 @@ mod tests {
             requirepass: Some("pw".into()),
             aclfile: Some("users.acl".into()),
             acllog_max_len: Some(10),
+            protected_mode: Some("no".into()),
             config: None,
         };
         assert_eq!(

@@ -310,6 +310,9 @@ pub struct Config {
     pub aclfile: String,
     /// Entries kept by ACL LOG.
     pub acllog_max_len: u64,
+    /// Protected mode: while the default user has no password, only loopback
+    /// clients are accepted (others get `-DENIED`).
+    pub protected_mode: bool,
     /// Test mode: enables the fault knobs of the `DEBUG` command (clock skew, dropped
     /// replication ops) used by the chaos harness. Never turn this on in production.
     pub test_mode: bool,
@@ -342,6 +345,7 @@ impl Default for Config {
             requirepass: String::new(),
             aclfile: String::new(),
             acllog_max_len: 128,
+            protected_mode: true,
             test_mode: false,
         }
     }
@@ -375,6 +379,14 @@ fn one_of(v: &str, allowed: &[&str]) -> Result<String, String> {
         Ok(lower)
     } else {
         Err("argument(s) must be one of the following: ".to_string() + &allowed.join(", "))
+    }
+}
+
+fn yes_no(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
     }
 }
 
@@ -646,6 +658,16 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         get: |c| c.acllog_max_len.to_string(),
         set: |c, v| {
             c.acllog_max_len = in_range(int(v)?, 0, 1_000_000)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "protected-mode",
+        mutable: true,
+        settable: true,
+        get: |c| if c.protected_mode { "yes" } else { "no" }.to_string(),
+        set: |c, v| {
+            c.protected_mode = yes_no(v)?;
             Ok(())
         },
     },

@@ -29,12 +29,17 @@ fn free_port() -> u16 {
 impl Server {
     /// Starts a server with default settings plus `extra` flags.
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_bound("127.0.0.1", extra)
+    }
+
+    /// Starts a server listening on `bind` (which must include 127.0.0.1).
+    pub fn start_bound(bind: &str, extra: &[&str]) -> Server {
         // A port picked this way can be taken by someone else before the
         // server binds it; retry a few times.
         for _ in 0..5 {
             let port = free_port();
             let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
-                .args(["server", "--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args(["server", "--bind", bind, "--port", &port.to_string()])
                 .args(extra)
                 .env("MERIDIAN_LOG", "warn")
                 .stdout(Stdio::null())
