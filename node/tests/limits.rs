@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{call, Server};
+use std::time::{Duration, Instant};
+
+use common::{call, Server, TIMEOUT};
 
 /// A local address that is not loopback (the interface of the default route),
 /// if the machine has one: connecting to it from this host uses it as source.
@@ -71,4 +73,225 @@ fn protected_mode_refuses_non_loopback_clients_without_a_password() {
         "-ERR CONFIG SET failed (possibly related to argument 'protected-mode') - argument must be 'yes' or 'no'"
     );
     assert_eq!(call(&mut local, &["PING"]), "+PONG");
+}
+
+/// INFO field as a number.
+fn info_field(s: &mut std::net::TcpStream, section: &str, field: &str) -> u64 {
+    let info = call(s, &["INFO", section]);
+    let prefix = format!("{field}:");
+    info.split("\r\n")
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn flooded_subscriber_that_never_reads_is_cut_and_memory_stays_bounded() {
+    let server = Server::start(&["--client-output-buffer-limit", "pubsub 1mb 0 0"]);
+    let mut slow = server.raw();
+    assert_eq!(
+        call(&mut slow, &["SUBSCRIBE", "flood"]),
+        "[$subscribe, $flood, :1]"
+    );
+    let mut bystander = server.raw();
+    let mut publisher = server.raw();
+    let rss_before = info_field(&mut bystander, "memory", "used_memory_rss");
+    let payload = "p".repeat(64 * 1024);
+    // 3000 x 64 KiB = 192 MiB published in total; the slow subscriber never reads.
+    let mut receivers_after = None;
+    for i in 0..3000 {
+        let n = call(&mut publisher, &["PUBLISH", "flood", &payload]);
+        if n == ":0" && receivers_after.is_none() {
+            receivers_after = Some(i);
+        }
+        if i % 100 == 0 {
+            // Everyone else is served normally during the flood.
+            assert_eq!(call(&mut bystander, &["SET", "k", &i.to_string()]), "+OK");
+            assert_eq!(call(&mut bystander, &["GET", "k"]), format!("${i}"));
+        }
+    }
+    let cut_at = receivers_after.expect("the slow subscriber was never disconnected");
+    assert!(cut_at < 1000, "cut only after {cut_at} messages");
+    assert_eq!(
+        info_field(
+            &mut bystander,
+            "stats",
+            "client_output_buffer_limit_disconnections"
+        ),
+        1
+    );
+    let rss_after = info_field(&mut bystander, "memory", "used_memory_rss");
+    assert!(
+        rss_after < rss_before + 64 * 1024 * 1024,
+        "memory grew from {rss_before} to {rss_after} bytes"
+    );
+    // The slow client's connection is closed once what was already sent is read.
+    slow.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        assert!(Instant::now() < deadline, "slow subscriber not closed");
+        match std::io::Read::read(&mut slow, &mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[test]
+fn soft_limit_cuts_a_subscriber_that_stays_over_it() {
+    let server = Server::start(&["--client-output-buffer-limit", "pubsub 0 256kb 1"]);
+    let mut slow = server.raw();
+    assert_eq!(call(&mut slow, &["SUBSCRIBE", "c"]), "[$subscribe, $c, :1]");
+    let mut publisher = server.raw();
+    let payload = "s".repeat(32 * 1024);
+    let deadline = Instant::now() + TIMEOUT;
+    let mut published = 0;
+    // Over the soft limit it survives for a while, then is cut once the
+    // limit has been exceeded for more than a second.
+    loop {
+        assert!(Instant::now() < deadline, "never cut at the soft limit");
+        let n = call(&mut publisher, &["PUBLISH", "c", &payload]);
+        published += 1;
+        if n == ":0" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        published > 20,
+        "cut after {published} messages: before the soft time"
+    );
+    assert_eq!(call(&mut publisher, &["PING"]), "+PONG");
+}
+
+#[test]
+fn output_buffer_limit_config_is_validated() {
+    let server = Server::start(&[]);
+    let mut c = server.raw();
+    let failed = |why: &str| {
+        format!(
+            "-ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - {why}"
+        )
+    };
+    for (spec, why) in [
+        (
+            "normal 1mb",
+            "Wrong number of arguments in buffer limit configuration.",
+        ),
+        (
+            "bogus 1mb 0 0",
+            "Invalid client class specified in buffer limit configuration.",
+        ),
+        (
+            "normal x 0 0",
+            "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+        ),
+        (
+            "pubsub 1mb 1mb -1",
+            "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+        ),
+    ] {
+        assert_eq!(
+            call(
+                &mut c,
+                &["CONFIG", "SET", "client-output-buffer-limit", spec]
+            ),
+            failed(why),
+            "{spec}"
+        );
+    }
+    assert_eq!(
+        call(
+            &mut c,
+            &[
+                "CONFIG",
+                "SET",
+                "client-output-buffer-limit",
+                "normal 2mb 1mb 10 pubsub 4mb 2mb 30"
+            ]
+        ),
+        "+OK"
+    );
+    assert_eq!(
+        call(&mut c, &["CONFIG", "GET", "client-output-buffer-limit"]),
+        "[$client-output-buffer-limit, $normal 2097152 1048576 10 slave 268435456 67108864 60 pubsub 4194304 2097152 30]"
+    );
+    // Applied at run time: a reply over the new normal hard limit closes that client only.
+    let mut big = server.raw();
+    let value = "v".repeat(3 << 20);
+    assert_eq!(call(&mut c, &["SET", "big", &value]), "+OK");
+    common::send(&mut big, &common::encode(&["GET", "big"]));
+    let got = common::read_to_close(&mut big);
+    assert!(
+        got.len() < 3 << 20,
+        "the reply was not cut ({} bytes)",
+        got.len()
+    );
+    assert_eq!(call(&mut c, &["STRLEN", "big"]), format!(":{}", 3 << 20));
+    for (key, value, why) in [
+        (
+            "maxclients",
+            "0",
+            "argument must be between 1 and 1000000 inclusive",
+        ),
+        (
+            "maxclients",
+            "x",
+            "argument couldn't be parsed into an integer",
+        ),
+        (
+            "proto-max-bulk-len",
+            "1kb",
+            "argument must be between 1048576 and 9223372036854775807 inclusive",
+        ),
+        (
+            "client-query-buffer-limit",
+            "lots",
+            "argument must be a memory value",
+        ),
+    ] {
+        assert_eq!(
+            call(&mut c, &["CONFIG", "SET", key, value]),
+            format!("-ERR CONFIG SET failed (possibly related to argument '{key}') - {why}")
+        );
+    }
+}
+
+#[test]
+fn request_size_limits_close_only_the_offender() {
+    let server = Server::start(&[]);
+    let mut bystander = server.raw();
+    let cases: [(Vec<u8>, &str); 3] = [
+        // One element over the 1,048,576 multibulk limit.
+        (
+            b"*1048577\r\n".to_vec(),
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        // An inline request longer than 64 KiB without its newline.
+        (
+            vec![b'a'; 70 * 1024],
+            "-ERR Protocol error: too big inline request\r\n",
+        ),
+        // A multibulk header line longer than 64 KiB.
+        (
+            [b"*".as_slice(), &[b'1'; 70 * 1024]].concat(),
+            "-ERR Protocol error: too big mbulk count string\r\n",
+        ),
+    ];
+    for (input, expected) in cases {
+        let mut s = server.raw();
+        common::send(&mut s, &input);
+        let got = common::read_to_close(&mut s);
+        assert_eq!(String::from_utf8_lossy(&got), expected);
+        assert_eq!(call(&mut bystander, &["PING"]), "+PONG");
+    }
+    assert_eq!(
+        info_field(&mut bystander, "stats", "total_error_replies"),
+        3
+    );
 }
