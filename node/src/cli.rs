@@ -141,6 +141,12 @@ pub struct ServerArgs {
     /// Entries kept by ACL LOG [default: 128].
     #[arg(long, value_name = "N")]
     pub acllog_max_len: Option<u64>,
+    /// Memory limit, 0 = none; over it writes that may grow memory get -OOM [default: 0].
+    #[arg(long, value_name = "SIZE")]
+    pub maxmemory: Option<String>,
+    /// Policy over maxmemory: noeviction (refuse such writes) [default: noeviction].
+    #[arg(long, value_name = "POLICY")]
+    pub maxmemory_policy: Option<String>,
     /// Protected mode: without a default-user password only loopback clients are
     /// accepted, yes/no [default: yes].
     #[arg(long, value_name = "YES/NO")]
@@ -192,6 +198,8 @@ impl ServerArgs {
         add("requirepass", self.requirepass.clone());
         add("aclfile", self.aclfile.clone());
         add("acllog-max-len", self.acllog_max_len.map(|v| v.to_string()));
+        add("maxmemory", self.maxmemory.clone());
+        add("maxmemory-policy", self.maxmemory_policy.clone());
         add("protected-mode", self.protected_mode.clone());
         add("test-mode", self.test_mode.clone());
         out
@@ -258,6 +266,8 @@ mod tests {
             aclfile: Some("users.acl".into()),
             acllog_max_len: Some(10),
             protected_mode: Some("no".into()),
+            maxmemory: Some("100mb".into()),
+            maxmemory_policy: Some("noeviction".into()),
             config: None,
         };
         assert_eq!(

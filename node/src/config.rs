@@ -310,6 +310,11 @@ pub struct Config {
     pub aclfile: String,
     /// Entries kept by ACL LOG.
     pub acllog_max_len: u64,
+    /// Memory limit (0 = none): over it, commands that may grow memory are refused
+    /// with `-OOM` (see `memory.rs` for what is counted).
+    pub maxmemory: ByteSize,
+    /// What happens over `maxmemory`: only `noeviction` (refuse writes) exists.
+    pub maxmemory_policy: String,
     /// Protected mode: while the default user has no password, only loopback
     /// clients are accepted (others get `-DENIED`).
     pub protected_mode: bool,
@@ -345,6 +350,8 @@ impl Default for Config {
             requirepass: String::new(),
             aclfile: String::new(),
             acllog_max_len: 128,
+            maxmemory: ByteSize(0),
+            maxmemory_policy: "noeviction".into(),
             protected_mode: true,
             test_mode: false,
         }
@@ -658,6 +665,26 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         get: |c| c.acllog_max_len.to_string(),
         set: |c, v| {
             c.acllog_max_len = in_range(int(v)?, 0, 1_000_000)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "maxmemory",
+        mutable: true,
+        settable: true,
+        get: |c| c.maxmemory.bytes().to_string(),
+        set: |c, v| {
+            c.maxmemory = size(v)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "maxmemory-policy",
+        mutable: true,
+        settable: true,
+        get: |c| c.maxmemory_policy.clone(),
+        set: |c, v| {
+            c.maxmemory_policy = one_of(v, &["noeviction"])?;
             Ok(())
         },
     },

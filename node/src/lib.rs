@@ -12,6 +12,7 @@
 //!   sink), expiry.
 //! * [`persist`]: RocksDB write-ahead log, snapshots and crash recovery.
 //! * [`config`] and [`cli`]: TOML configuration, defaults, command-line flags.
+//! * [`memory`]: allocator accounting for `maxmemory` and INFO memory.
 //! * [`glob`]: Redis-compatible glob matching (CONFIG GET, later KEYS/SCAN).
 
 pub mod acl;
@@ -21,6 +22,7 @@ pub mod cmd;
 pub mod config;
 pub mod glob;
 pub mod local;
+pub mod memory;
 pub mod persist;
 pub mod repl;
 pub mod resp;

@@ -12,6 +12,10 @@ use meridian_node::{
 };
 use tracing::info;
 
+/// Counts live heap bytes for `maxmemory` and INFO `used_memory` (see `memory.rs`).
+#[global_allocator]
+static ALLOCATOR: meridian_node::memory::CountingAlloc = meridian_node::memory::CountingAlloc;
+
 fn log_filter(config: &Config) -> &'static str {
     match config.loglevel.as_str() {
         "debug" => "debug",

@@ -295,3 +295,159 @@ fn request_size_limits_close_only_the_offender() {
         3
     );
 }
+
+const OOM: &str = "-OOM command not allowed when used memory > 'maxmemory'.";
+
+#[test]
+fn maxmemory_refuses_growing_writes_but_serves_reads_and_deletes() {
+    let server = Server::start(&[]);
+    let mut w = server.raw();
+    let mut other = server.raw();
+    assert_eq!(
+        call(&mut w, &["CONFIG", "GET", "maxmemory*"]),
+        "[$maxmemory, $0, $maxmemory-policy, $noeviction]"
+    );
+    assert_eq!(call(&mut w, &["SET", "small", "1"]), "+OK");
+    assert_eq!(call(&mut w, &["HSET", "h", "f", "v"]), ":1");
+    let used = info_field(&mut w, "memory", "used_memory");
+    let rss = info_field(&mut w, "memory", "used_memory_rss");
+    assert!(used > 0 && used < rss * 2, "used_memory {used}, rss {rss}");
+    let limit = used + 8 * 1024 * 1024;
+    assert_eq!(
+        call(&mut w, &["CONFIG", "SET", "maxmemory", &limit.to_string()]),
+        "+OK"
+    );
+    assert_eq!(info_field(&mut w, "memory", "maxmemory"), limit);
+    // Fill with 256 KiB values until refused: bounded (the limit is 8 MiB away).
+    let value = "m".repeat(256 * 1024);
+    let mut stored = 0;
+    loop {
+        let r = call(&mut w, &["SET", &format!("big:{stored}"), &value]);
+        if r == OOM {
+            break;
+        }
+        assert_eq!(r, "+OK");
+        stored += 1;
+        assert!(stored < 200, "never refused at maxmemory {limit}");
+    }
+    assert!(stored >= 8, "refused after only {stored} values");
+    // Every command that may grow memory is refused, for every client...
+    for cmd in [
+        vec!["SET", "x", "1"],
+        vec!["APPEND", "small", "x"],
+        vec!["HSET", "h", "g", "v"],
+        vec!["SADD", "s", "m"],
+        vec!["ZADD", "z", "1", "m"],
+        vec!["INCR", "n"],
+    ] {
+        assert_eq!(call(&mut other, &cmd), OOM, "{cmd:?}");
+    }
+    // ...while reads, deletes and other writes that cannot grow memory work.
+    assert_eq!(call(&mut other, &["GET", "small"]), "$1");
+    assert_eq!(call(&mut other, &["HGET", "h", "f"]), "$v");
+    assert_eq!(call(&mut other, &["EXPIRE", "small", "1000"]), ":1");
+    assert_eq!(call(&mut other, &["HDEL", "h", "f"]), ":1");
+    assert_eq!(call(&mut other, &["DEL", "small"]), ":1");
+    assert_eq!(call(&mut other, &["PING"]), "+PONG");
+    // Inside MULTI every queued command is refused, and the transaction aborts.
+    assert_eq!(call(&mut other, &["MULTI"]), "+OK");
+    assert_eq!(call(&mut other, &["GET", "x"]), OOM);
+    assert_eq!(
+        call(&mut other, &["EXEC"]),
+        "-EXECABORT Transaction discarded because of previous errors."
+    );
+    // Deleting frees memory: writes are accepted again.
+    for i in 0..stored {
+        assert_eq!(call(&mut w, &["DEL", &format!("big:{i}")]), ":1");
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    while call(&mut w, &["SET", "x", "1"]) != "+OK" {
+        assert!(Instant::now() < deadline, "memory not released after DEL");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A transaction queued under the limit is refused at EXEC once over it.
+    assert_eq!(call(&mut other, &["MULTI"]), "+OK");
+    assert_eq!(call(&mut other, &["SET", "q", "1"]), "+QUEUED");
+    assert_eq!(call(&mut w, &["CONFIG", "SET", "maxmemory", "1"]), "+OK");
+    assert_eq!(
+        call(&mut other, &["EXEC"]),
+        format!("-EXECABORT Transaction discarded because of: {}", &OOM[1..])
+    );
+    assert_eq!(call(&mut other, &["EXISTS", "q"]), ":0");
+    assert_eq!(call(&mut w, &["CONFIG", "SET", "maxmemory", "0"]), "+OK");
+    assert_eq!(call(&mut other, &["SET", "q", "1"]), "+OK");
+    // Bad values.
+    let failed = |key: &str, why: &str| {
+        format!("-ERR CONFIG SET failed (possibly related to argument '{key}') - {why}")
+    };
+    assert_eq!(
+        call(&mut w, &["CONFIG", "SET", "maxmemory", "lots"]),
+        failed("maxmemory", "argument must be a memory value")
+    );
+    assert_eq!(
+        call(
+            &mut w,
+            &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]
+        ),
+        failed(
+            "maxmemory-policy",
+            "argument(s) must be one of the following: noeviction"
+        )
+    );
+}
+
+#[test]
+fn replication_keeps_applying_over_maxmemory() {
+    let dir = std::env::temp_dir().join(format!("meridian-limits-{}", std::process::id()));
+    let tls = dir.join("tls");
+    replication::net::certs::ensure_dev_certs(&tls, 1..=2).unwrap();
+    let udp = || {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (p1, p2) = (udp(), udp());
+    let region = |id: u8, me: u16, peer: u16, extra: &[&str]| {
+        let data = dir.join(format!("region-{id}"));
+        let mut args = vec![
+            "--region-id".to_string(),
+            id.to_string(),
+            "--data-dir".into(),
+            data.to_str().unwrap().into(),
+            "--repl-port".into(),
+            me.to_string(),
+            "--repl-tls-dir".into(),
+            tls.to_str().unwrap().into(),
+            "--peers".into(),
+            format!("{}@127.0.0.1:{peer}", 3 - id),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        Server::start(&refs)
+    };
+    let r1 = region(1, p1, p2, &[]);
+    let r2 = region(2, p2, p1, &["--maxmemory", "1"]);
+    let mut a = r1.raw();
+    let mut b = r2.raw();
+    assert_eq!(call(&mut b, &["SET", "k", "local"]), OOM);
+    assert_eq!(call(&mut a, &["SET", "k", "from-region-1"]), "+OK");
+    assert_eq!(call(&mut a, &["SADD", "s", "a", "b"]), ":2");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while call(&mut b, &["GET", "k"]) != "$from-region-1" || call(&mut b, &["SCARD", "s"]) != ":2" {
+        assert!(
+            Instant::now() < deadline,
+            "region 2 over maxmemory stopped applying"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A delete in the region over its limit is allowed and replicates back.
+    assert_eq!(call(&mut b, &["DEL", "k"]), ":1");
+    while call(&mut a, &["EXISTS", "k"]) != ":0" {
+        assert!(Instant::now() < deadline, "the delete did not replicate");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop((r1, r2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

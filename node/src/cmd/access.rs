@@ -3,7 +3,8 @@
 //! [`recheck_queued`] for each queued one): authentication (`-NOAUTH`), the
 //! user's ACL permissions for the command, its keys and its channels
 //! (`-NOPERM`, recorded in ACL LOG), and `maxmemory` for commands that may
-//! grow memory (`-OOM`).
+//! grow memory (`-OOM`). Deltas from other regions never pass here: replication
+//! keeps applying them over `maxmemory`, so regions still converge.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -22,6 +23,12 @@ use crate::{
 
 /// `-NOAUTH` reply.
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
+
+/// `-OOM` reply.
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// Commands run inside MULTI that are never refused for memory (Redis' list).
+const MULTI_OOM_EXEMPT: &[&str] = &["exec", "discard", "quit", "reset"];
 
 /// The client's session, brought up to date with the current ACLs.
 pub fn session<'c>(server: &ServerState, client: &'c mut ClientState) -> &'c mut Session {
@@ -99,7 +106,34 @@ pub fn check(
         entry.stats.rejected_calls.fetch_add(1, Relaxed);
         return Err(Reply::error_code(format!("NOPERM {msg}")));
     }
+    if may_grow_memory(server, client, entry) {
+        let maxmemory = server.config().maxmemory.bytes();
+        if crate::memory::over_limit(maxmemory) {
+            entry.stats.rejected_calls.fetch_add(1, Relaxed);
+            return Err(Reply::error_code(OOM));
+        }
+    }
     Ok(())
+}
+
+/// Whether `maxmemory` applies to the command, as in Redis: `denyoom` commands, EXEC
+/// of a transaction holding one, and anything queued inside MULTI (the queue grows).
+fn may_grow_memory(server: &ServerState, client: &ClientState, entry: &CommandEntry) -> bool {
+    if entry.spec.has_flag(Flag::Denyoom) {
+        return true;
+    }
+    let Some(multi) = client.multi.as_ref() else {
+        return false;
+    };
+    if entry.fullname == "exec" {
+        return multi.queue.iter().any(|args| {
+            server
+                .commands
+                .lookup(args)
+                .is_ok_and(|e| e.spec.has_flag(Flag::Denyoom))
+        });
+    }
+    !MULTI_OOM_EXEMPT.contains(&entry.fullname.as_str())
 }
 
 /// EXEC's re-check of a queued command: the ACLs may have changed since it was
