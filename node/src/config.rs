@@ -664,7 +664,7 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         settable: true,
         get: |c| c.acllog_max_len.to_string(),
         set: |c, v| {
-            c.acllog_max_len = in_range(int(v)?, 0, 1_000_000)?;
+            c.acllog_max_len = in_range(int(v)?, 0, 100_000)?;
             Ok(())
         },
     },

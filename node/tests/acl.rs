@@ -217,6 +217,26 @@ fn commands_keys_and_channels_are_checked() {
         assert!(log.contains(part), "{part} not in {log}");
     }
     assert!(log.contains("cmd=get user=u"), "client-info: {log}");
+    // Repeats count on one entry; acllog-max-len bounds the log.
+    assert!(call(&mut u, &["GET", "secret"]).starts_with("-NOPERM"));
+    let newest = call(&mut root, &["ACL", "LOG", "1"]);
+    assert!(
+        newest.starts_with("[[$count, :2, $reason, $key"),
+        "{newest}"
+    );
+    assert_eq!(
+        call(&mut root, &["CONFIG", "SET", "acllog-max-len", "2"]),
+        "+OK"
+    );
+    for k in ["s1", "s2", "s3"] {
+        assert!(call(&mut u, &["GET", k]).starts_with("-NOPERM"));
+    }
+    let log = call(&mut root, &["ACL", "LOG"]);
+    assert_eq!(log.matches("$count").count(), 2, "{log}");
+    assert!(
+        log.contains("$object, $s3") && log.contains("$object, $s2"),
+        "{log}"
+    );
     assert_eq!(call(&mut root, &["ACL", "LOG", "RESET"]), "+OK");
     assert_eq!(call(&mut root, &["ACL", "LOG"]), "[]");
     // DRYRUN explains without running.
