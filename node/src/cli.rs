@@ -144,7 +144,8 @@ pub struct ServerArgs {
     /// Memory limit, 0 = none; over it writes that may grow memory get -OOM [default: 0].
     #[arg(long, value_name = "SIZE")]
     pub maxmemory: Option<String>,
-    /// Policy over maxmemory: noeviction (refuse such writes) [default: noeviction].
+    /// Policy over maxmemory: noeviction (refuse such writes), allkeys-random or
+    /// volatile-ttl (delete keys everywhere) [default: noeviction].
     #[arg(long, value_name = "POLICY")]
     pub maxmemory_policy: Option<String>,
     /// Protected mode: without a default-user password only loopback clients are

@@ -313,7 +313,8 @@ pub struct Config {
     /// Memory limit (0 = none): over it, commands that may grow memory are refused
     /// with `-OOM` (see `memory.rs` for what is counted).
     pub maxmemory: ByteSize,
-    /// What happens over `maxmemory`: only `noeviction` (refuse writes) exists.
+    /// What happens over `maxmemory`: `noeviction` (refuse writes that may grow
+    /// memory), `allkeys-random` or `volatile-ttl` (delete keys, replicated).
     pub maxmemory_policy: String,
     /// Protected mode: while the default user has no password, only loopback
     /// clients are accepted (others get `-DENIED`).
@@ -684,7 +685,7 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         settable: true,
         get: |c| c.maxmemory_policy.clone(),
         set: |c, v| {
-            c.maxmemory_policy = one_of(v, &["noeviction"])?;
+            c.maxmemory_policy = one_of(v, crate::store::Policy::NAMES)?;
             Ok(())
         },
     },

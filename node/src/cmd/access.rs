@@ -107,13 +107,39 @@ pub fn check(
         return Err(Reply::error_code(format!("NOPERM {msg}")));
     }
     if may_grow_memory(server, client, entry) {
-        let maxmemory = server.config().maxmemory.bytes();
-        if crate::memory::over_limit(maxmemory) {
+        let (maxmemory, policy) = {
+            let c = server.config();
+            (c.maxmemory.bytes(), c.maxmemory_policy.clone())
+        };
+        if crate::memory::over_limit(maxmemory) && !evict(server, maxmemory, &policy) {
             entry.stats.rejected_calls.fetch_add(1, Relaxed);
             return Err(Reply::error_code(OOM));
         }
     }
     Ok(())
+}
+
+/// Keys evicted per command at most (bounds the time under the store lock).
+const EVICT_PER_COMMAND: usize = 256;
+
+/// Deletes keys by `policy` until memory is under `maxmemory`; false if it stays over
+/// (noeviction, no candidate left, or the per-command bound reached).
+fn evict(server: &ServerState, maxmemory: u64, policy: &str) -> bool {
+    let policy = crate::store::Policy::parse(policy).unwrap_or(crate::store::Policy::NoEviction);
+    if policy == crate::store::Policy::NoEviction {
+        return false;
+    }
+    let mut st = server.store.lock();
+    for _ in 0..EVICT_PER_COMMAND {
+        if !crate::memory::over_limit(maxmemory) {
+            return true;
+        }
+        if !st.evict_one(policy) {
+            return false;
+        }
+        crate::server::Stats::add(&server.stats.evicted_keys, 1);
+    }
+    !crate::memory::over_limit(maxmemory)
 }
 
 /// Whether `maxmemory` applies to the command, as in Redis: `denyoom` commands, EXEC

@@ -207,7 +207,7 @@ pub fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
                 &Stats::get(&st.rejected_connections),
             );
             line("expired_keys", &0);
-            line("evicted_keys", &0);
+            line("evicted_keys", &Stats::get(&st.evicted_keys));
             line("keyspace_hits", &0);
             line("keyspace_misses", &0);
             let (channels, patterns, _) = server.pubsub.counts();
