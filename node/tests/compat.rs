@@ -55,6 +55,8 @@ mod geo;
 mod hash;
 #[path = "compat/keys.rs"]
 mod keys;
+#[path = "compat/memory.rs"]
+mod memory;
 #[path = "compat/pubsub.rs"]
 mod pubsub;
 #[path = "compat/set.rs"]
@@ -583,6 +585,7 @@ family!(hash);
 family!(set);
 family!(zset);
 family!(geo);
+family!(memory);
 
 #[test]
 fn comparator_modes() {
