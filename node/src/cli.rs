@@ -132,6 +132,26 @@ pub struct ServerArgs {
     /// Create dev certificates in repl-tls-dir when missing: yes/no [default: no].
     #[arg(long, value_name = "YES/NO")]
     pub repl_dev_certs: Option<String>,
+    /// Password of the default user; empty = none [default: none].
+    #[arg(long, value_name = "PASSWORD")]
+    pub requirepass: Option<String>,
+    /// ACL file loaded at start-up and by ACL LOAD, written by ACL SAVE [default: none].
+    #[arg(long, value_name = "FILE")]
+    pub aclfile: Option<String>,
+    /// Entries kept by ACL LOG [default: 128].
+    #[arg(long, value_name = "N")]
+    pub acllog_max_len: Option<u64>,
+    /// Memory limit, 0 = none; over it writes that may grow memory get -OOM [default: 0].
+    #[arg(long, value_name = "SIZE")]
+    pub maxmemory: Option<String>,
+    /// Policy over maxmemory: noeviction (refuse such writes), allkeys-random or
+    /// volatile-ttl (delete keys everywhere) [default: noeviction].
+    #[arg(long, value_name = "POLICY")]
+    pub maxmemory_policy: Option<String>,
+    /// Protected mode: without a default-user password only loopback clients are
+    /// accepted, yes/no [default: yes].
+    #[arg(long, value_name = "YES/NO")]
+    pub protected_mode: Option<String>,
     /// Test mode (chaos harness): enables DEBUG's fault knobs, yes/no [default: no].
     #[arg(long, value_name = "YES/NO")]
     pub test_mode: Option<String>,
@@ -176,6 +196,12 @@ impl ServerArgs {
         add("peers", self.peers.clone());
         add("repl-tls-dir", self.repl_tls_dir.clone());
         add("repl-dev-certs", self.repl_dev_certs.clone());
+        add("requirepass", self.requirepass.clone());
+        add("aclfile", self.aclfile.clone());
+        add("acllog-max-len", self.acllog_max_len.map(|v| v.to_string()));
+        add("maxmemory", self.maxmemory.clone());
+        add("maxmemory-policy", self.maxmemory_policy.clone());
+        add("protected-mode", self.protected_mode.clone());
         add("test-mode", self.test_mode.clone());
         out
     }
@@ -237,6 +263,12 @@ mod tests {
             repl_tls_dir: Some("tls".into()),
             repl_dev_certs: Some("yes".into()),
             test_mode: Some("yes".into()),
+            requirepass: Some("pw".into()),
+            aclfile: Some("users.acl".into()),
+            acllog_max_len: Some(10),
+            protected_mode: Some("no".into()),
+            maxmemory: Some("100mb".into()),
+            maxmemory_policy: Some("noeviction".into()),
             config: None,
         };
         assert_eq!(

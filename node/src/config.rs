@@ -302,6 +302,23 @@ pub struct Config {
     /// Create a dev cluster CA and region certificates in `repl-tls-dir` when missing
     /// (`meridian local` turns this on; production deployments provide their own).
     pub repl_dev_certs: bool,
+    /// Password of the `default` user (empty: none, the default user is `nopass`).
+    /// Setting it is `ACL SETUSER default resetpass >password`.
+    pub requirepass: String,
+    /// ACL file (`user <name> <rules>` lines): loaded at start-up, by ACL LOAD,
+    /// written by ACL SAVE. Empty: users live only in memory.
+    pub aclfile: String,
+    /// Entries kept by ACL LOG.
+    pub acllog_max_len: u64,
+    /// Memory limit (0 = none): over it, commands that may grow memory are refused
+    /// with `-OOM` (see `memory.rs` for what is counted).
+    pub maxmemory: ByteSize,
+    /// What happens over `maxmemory`: `noeviction` (refuse writes that may grow
+    /// memory), `allkeys-random` or `volatile-ttl` (delete keys, replicated).
+    pub maxmemory_policy: String,
+    /// Protected mode: while the default user has no password, only loopback
+    /// clients are accepted (others get `-DENIED`).
+    pub protected_mode: bool,
     /// Test mode: enables the fault knobs of the `DEBUG` command (clock skew, dropped
     /// replication ops) used by the chaos harness. Never turn this on in production.
     pub test_mode: bool,
@@ -331,6 +348,12 @@ impl Default for Config {
             peers: Peers::default(),
             repl_tls_dir: "meridian-data/tls".into(),
             repl_dev_certs: false,
+            requirepass: String::new(),
+            aclfile: String::new(),
+            acllog_max_len: 128,
+            maxmemory: ByteSize(0),
+            maxmemory_policy: "noeviction".into(),
+            protected_mode: true,
             test_mode: false,
         }
     }
@@ -364,6 +387,14 @@ fn one_of(v: &str, allowed: &[&str]) -> Result<String, String> {
         Ok(lower)
     } else {
         Err("argument(s) must be one of the following: ".to_string() + &allowed.join(", "))
+    }
+}
+
+fn yes_no(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
     }
 }
 
@@ -605,6 +636,66 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
                 "no" | "false" => false,
                 _ => return Err("argument must be 'yes' or 'no'".into()),
             };
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "requirepass",
+        mutable: true,
+        settable: true,
+        get: |c| c.requirepass.clone(),
+        set: |c, v| {
+            c.requirepass = v.to_string();
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "aclfile",
+        mutable: false,
+        settable: true,
+        get: |c| c.aclfile.clone(),
+        set: |c, v| {
+            c.aclfile = v.to_string();
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "acllog-max-len",
+        mutable: true,
+        settable: true,
+        get: |c| c.acllog_max_len.to_string(),
+        set: |c, v| {
+            c.acllog_max_len = in_range(int(v)?, 0, 100_000)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "maxmemory",
+        mutable: true,
+        settable: true,
+        get: |c| c.maxmemory.bytes().to_string(),
+        set: |c, v| {
+            c.maxmemory = size(v)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "maxmemory-policy",
+        mutable: true,
+        settable: true,
+        get: |c| c.maxmemory_policy.clone(),
+        set: |c, v| {
+            c.maxmemory_policy = one_of(v, crate::store::Policy::NAMES)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "protected-mode",
+        mutable: true,
+        settable: true,
+        get: |c| if c.protected_mode { "yes" } else { "no" }.to_string(),
+        set: |c, v| {
+            c.protected_mode = yes_no(v)?;
             Ok(())
         },
     },

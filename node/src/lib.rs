@@ -2,6 +2,7 @@
 //!
 //! The `meridian` binary (see `main.rs`) is a thin shell over this crate:
 //!
+//! * [`acl`]: users, passwords and permissions (AUTH, ACL), per region.
 //! * [`resp`]: RESP2/RESP3 request parser and reply encoder (no I/O).
 //! * [`server`]: the tokio TCP server, one task per connection, pipelining,
 //!   client registry, limits and statistics.
@@ -11,14 +12,17 @@
 //!   sink), expiry.
 //! * [`persist`]: RocksDB write-ahead log, snapshots and crash recovery.
 //! * [`config`] and [`cli`]: TOML configuration, defaults, command-line flags.
+//! * [`memory`]: allocator accounting for `maxmemory` and INFO memory.
 //! * [`glob`]: Redis-compatible glob matching (CONFIG GET, later KEYS/SCAN).
 
+pub mod acl;
 pub mod bytesize;
 pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod glob;
 pub mod local;
+pub mod memory;
 pub mod persist;
 pub mod repl;
 pub mod resp;

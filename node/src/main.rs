@@ -12,6 +12,10 @@ use meridian_node::{
 };
 use tracing::info;
 
+/// Counts live heap bytes for `maxmemory` and INFO `used_memory` (see `memory.rs`).
+#[global_allocator]
+static ALLOCATOR: meridian_node::memory::CountingAlloc = meridian_node::memory::CountingAlloc;
+
 fn log_filter(config: &Config) -> &'static str {
     match config.loglevel.as_str() {
         "debug" => "debug",
@@ -72,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let state = Arc::new(ServerState::new(config, args.config.clone()));
+        state.load_aclfile().context("aclfile")?;
         // Recovery runs first: the region link and the clients see the recovered data.
         let persist = meridian_node::persist::start(&state).context("persistence")?;
         // The region link starts before clients can connect, so a client never sees a

@@ -45,6 +45,8 @@ use std::{
 
 mod common;
 
+#[path = "compat/acl.rs"]
+mod acl;
 #[path = "compat/connection.rs"]
 mod connection;
 #[path = "compat/geo.rs"]
@@ -53,6 +55,8 @@ mod geo;
 mod hash;
 #[path = "compat/keys.rs"]
 mod keys;
+#[path = "compat/memory.rs"]
+mod memory;
 #[path = "compat/pubsub.rs"]
 mod pubsub;
 #[path = "compat/set.rs"]
@@ -571,6 +575,7 @@ macro_rules! family {
     };
 }
 
+family!(acl);
 family!(connection);
 family!(strings);
 family!(keys);
@@ -580,6 +585,7 @@ family!(hash);
 family!(set);
 family!(zset);
 family!(geo);
+family!(memory);
 
 #[test]
 fn comparator_modes() {

@@ -96,7 +96,7 @@ fn getname(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 /// One CLIENT LIST line (without the trailing newline), Redis 7.2 format.
-fn describe(server: &ServerState, c: &ClientHandle) -> String {
+pub(super) fn describe(server: &ServerState, c: &ClientHandle) -> String {
     let names = c.names().clone();
     let cmd = match c.last_cmd.load(Relaxed) {
         0 => "NULL".to_string(),
@@ -132,7 +132,7 @@ fn describe(server: &ServerState, c: &ClientHandle) -> String {
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
          multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} \
-         tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+         tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -150,6 +150,7 @@ fn describe(server: &ServerState, c: &ClientHandle) -> String {
         omem,
         qbuf + omem,
         cmd,
+        names.user_name(),
         c.resp(),
         names.lib_name,
         names.lib_ver,
@@ -212,6 +213,7 @@ struct KillFilter {
     type_ok: Option<bool>,
     skipme: bool,
     maxage: Option<u64>,
+    user: Option<String>,
 }
 
 fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -254,9 +256,10 @@ fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         } else if is(opt, "laddr") {
             f.laddr = Some(text(val).into_owned());
         } else if is(opt, "user") {
-            if !is(val, "default") {
+            if ctx.server.acl.user(&text(val)).is_none() {
                 return Err(Reply::err(format!("No such user '{}'", text(val))));
             }
+            f.user = Some(text(val).into_owned());
         } else if is(opt, "skipme") {
             f.skipme = if is(val, "yes") {
                 true
@@ -283,6 +286,7 @@ fn kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             && f.laddr.as_ref().map_or(true, |a| *a == c.laddr.to_string())
             && f.type_ok.unwrap_or(true)
             && f.maxage.map_or(true, |age| c.age_secs() >= age)
+            && f.user.as_ref().map_or(true, |u| c.names().user_name() == u)
             && !(f.skipme && c.id == me)
             && !c.is_killed();
         if selected {

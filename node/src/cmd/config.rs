@@ -92,7 +92,18 @@ fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             Err(e) => return Err(failed(&name, &e.to_string())),
         }
     }
-    *ctx.server.config_mut() = candidate;
+    let password = candidate.requirepass.clone();
+    let password_changed = {
+        let mut live = ctx.server.config_mut();
+        let changed = live.requirepass != password;
+        *live = candidate;
+        changed
+    };
+    if password_changed {
+        ctx.server
+            .acl
+            .set_default_password(&password, &ctx.server.commands);
+    }
     Ok(Reply::ok())
 }
 

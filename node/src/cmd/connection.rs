@@ -98,8 +98,9 @@ fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    // Future: also reset authentication.
     super::multi::reset(ctx);
+    ctx.client.session = Some(ctx.server.acl.new_session());
+    ctx.client.handle.names().user.clear();
     super::pubsub::reset(ctx);
     ctx.client.set_db(0);
     ctx.client.set_protocol(Protocol::Resp2);
@@ -109,16 +110,29 @@ fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Ok(Reply::simple("RESET"))
 }
 
-/// Checks credentials. Until ACLs exist only the passwordless `default`
-/// user exists, so any password for `default` succeeds (as in Redis with
-/// no `requirepass`) and every other user fails.
-fn authenticate(user: &[u8], _password: &[u8]) -> Result<(), Reply> {
-    if user == b"default" {
-        Ok(())
-    } else {
-        Err(Reply::error_code(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        ))
+/// Checks credentials and, when they are right, makes the connection that user.
+/// A failure is recorded in ACL LOG (reason `auth`).
+fn authenticate(ctx: &mut Ctx<'_>, user: &[u8], password: &[u8]) -> Result<(), Reply> {
+    let server = ctx.server;
+    match server.acl.authenticate(user, password) {
+        Some(u) => {
+            ctx.client.handle.names().user = u.name.clone();
+            ctx.client.session = Some(server.acl.session_of(u));
+            Ok(())
+        }
+        None => {
+            super::access::log_denial(
+                server,
+                ctx.client,
+                crate::acl::log::Reason::Auth,
+                crate::acl::log::Context::Toplevel,
+                "auth".into(),
+                String::from_utf8_lossy(user).into_owned(),
+            );
+            Err(Reply::error_code(
+                "WRONGPASS invalid username-password pair or user is disabled.",
+            ))
+        }
     }
 }
 
@@ -164,8 +178,16 @@ fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             )));
         }
     }
-    if let Some((user, password)) = credentials {
-        authenticate(user, password)?;
+    match credentials {
+        Some((user, password)) => authenticate(ctx, user, password)?,
+        None if !super::access::session(ctx.server, ctx.client).authenticated => {
+            return Err(Reply::error_code(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise \
+                 the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the \
+                 client and select the RESP protocol version at the same time",
+            ))
+        }
+        None => {}
     }
     if let Some(name) = name {
         valid_client_name(name)?;
@@ -186,15 +208,21 @@ fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     ]))
 }
 
-fn auth(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    match args.len() {
-        2 => Err(Reply::err(
-            "AUTH <password> called without any password configured for the default user. \
-             Are you sure your configuration is correct?",
-        )),
-        3 => authenticate(&args[1], &args[2]).map(|_| Reply::ok()),
-        _ => Err(super::args::syntax_error()),
-    }
+fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let (user, password): (&[u8], &[u8]) = match args.len() {
+        2 => {
+            if ctx.server.acl.default_user().nopass {
+                return Err(Reply::err(
+                    "AUTH <password> called without any password configured for the default \
+                     user. Are you sure your configuration is correct?",
+                ));
+            }
+            (b"default", &args[1])
+        }
+        3 => (&args[1], &args[2]),
+        _ => return Err(super::args::syntax_error()),
+    };
+    authenticate(ctx, user, password).map(|_| Reply::ok())
 }
 
 fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {

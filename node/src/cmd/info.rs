@@ -147,18 +147,23 @@ pub fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
             line("total_blocking_keys", &blocking_keys);
         }
         "memory" => {
-            let (rss, peak) = process_memory();
+            let (rss, peak) = crate::memory::process_memory();
+            let used = crate::memory::used_memory();
+            let (maxmemory, policy) = {
+                let c = ctx.server.config();
+                (c.maxmemory.bytes(), c.maxmemory_policy.clone())
+            };
             line("# Memory", &"");
-            // No allocator accounting yet: used_memory is the process RSS.
-            line("used_memory", &rss);
-            line("used_memory_human", &human(rss));
+            // Heap bytes counted by the allocator (see memory.rs); RSS next to it.
+            line("used_memory", &used);
+            line("used_memory_human", &human(used));
             line("used_memory_rss", &rss);
             line("used_memory_rss_human", &human(rss));
             line("used_memory_peak", &peak);
             line("used_memory_peak_human", &human(peak));
-            line("maxmemory", &0);
-            line("maxmemory_human", &"0B");
-            line("maxmemory_policy", &"noeviction");
+            line("maxmemory", &maxmemory);
+            line("maxmemory_human", &human(maxmemory));
+            line("maxmemory_policy", &policy);
             line("mem_allocator", &"libc");
         }
         "persistence" => {
@@ -202,7 +207,7 @@ pub fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
                 &Stats::get(&st.rejected_connections),
             );
             line("expired_keys", &0);
-            line("evicted_keys", &0);
+            line("evicted_keys", &Stats::get(&st.evicted_keys));
             line("keyspace_hits", &0);
             line("keyspace_misses", &0);
             let (channels, patterns, _) = server.pubsub.counts();
@@ -357,21 +362,6 @@ fn human(n: u64) -> String {
     } else {
         format!("{:.2}G", n / K / K / K)
     }
-}
-
-/// (resident, peak resident) bytes from /proc; zeros elsewhere.
-fn process_memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-            * 1024
-    };
-    (kb("VmRSS:"), kb("VmHWM:"))
 }
 
 /// (user, system) CPU seconds from /proc (assumes 100 ticks per second).

@@ -35,7 +35,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("unlink", -2, del, WF, (1, -1, 1), "Asynchronously deletes one or more keys."),
     spec!("exists", -2, exists, RF, (1, -1, 1), "Determines whether one or more keys exist."),
     spec!("type", 2, type_, RF, (1, 1, 1), "Determines the type of value stored at a key."),
-    spec!("keys", 2, keys, R, (0, 0, 0), "Returns all key names that match a pattern."),
+    spec!("keys", 2, keys, R, (0, 0, 0), "Returns all key names that match a pattern.").acl(&["dangerous"]),
     spec!("scan", -2, scan, R, (0, 0, 0), "Iterates over the key names in the database."),
     spec!("randomkey", 1, randomkey, R, (0, 0, 0), "Returns a random key name from the database."),
     spec!("rename", 3, rename, W, (1, 2, 1), "Renames a key and overwrites the destination."),

@@ -75,6 +75,8 @@
 //! keys: it would register with no keys and be woken by the ack path through the same
 //! `Notify` (a small extension of the registry).
 
+mod access;
+mod acl;
 pub mod args;
 pub mod blocking;
 mod client;
@@ -115,6 +117,7 @@ pub type CmdResult = Result<Reply, Reply>;
 /// Every command family. Adding a family is one line here.
 pub static FAMILIES: &[&[CommandSpec]] = &[
     connection::COMMANDS,
+    acl::COMMANDS,
     client::COMMANDS,
     config::COMMANDS,
     info::COMMANDS,

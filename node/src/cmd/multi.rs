@@ -107,25 +107,17 @@ const EXECABORT: &str = "EXECABORT Transaction discarded because of previous err
 pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let table = &ctx.server.commands;
     let in_multi = ctx.client.multi.is_some();
-    if !in_multi && !ctx.client.in_resp2_pubsub() {
-        let reply = table.execute(ctx, args);
-        if reply.is_error() && args.len() != 1 && is(&args[0], "exec") {
-            return exec_arity_abort(ctx, reply);
-        }
-        return reply;
-    }
     let entry = match table.resolve(args) {
         Ok(e) => e,
-        Err(err) => {
-            if let Some(m) = ctx.client.multi.as_mut() {
-                m.dirty = true;
-            }
-            if is(&args[0], "exec") {
-                return exec_arity_abort(ctx, err);
-            }
-            return err;
-        }
+        Err(err) => return reject(ctx, args, err),
     };
+    // Authentication, ACL and memory gates (see `cmd/access.rs`).
+    if let Err(err) = super::access::check(ctx.server, ctx.client, entry, args) {
+        return reject(ctx, args, err);
+    }
+    if !in_multi && !ctx.client.in_resp2_pubsub() {
+        return table.run(ctx, entry, args);
+    }
     let top = top_name(ctx.server, entry);
     if in_multi {
         if NOT_QUEUED.contains(&top) {
@@ -158,6 +150,18 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         ));
     }
     table.run(ctx, entry, args)
+}
+
+/// A command refused before it ran: inside MULTI the transaction is flagged, and a
+/// refused EXEC discards it (Redis' `rejectCommand`).
+fn reject(ctx: &mut Ctx<'_>, args: &[Bytes], err: Reply) -> Reply {
+    if let Some(m) = ctx.client.multi.as_mut() {
+        m.dirty = true;
+    }
+    if args.first().is_some_and(|a| is(a, "exec")) {
+        return exec_arity_abort(ctx, err);
+    }
+    err
 }
 
 /// The top-level command name of an entry (`client` for `client|id`).
@@ -260,6 +264,11 @@ fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     {
         let held = std::cell::RefCell::new(&mut *guard);
         for args in &queue {
+            // The ACLs may have changed since the command was queued.
+            if let Some(denied) = super::access::recheck_queued(server, ctx.client, args) {
+                replies.push(denied);
+                continue;
+            }
             let mut sub = Ctx::with_store(server, ctx.client, &held);
             replies.push(server.commands.execute(&mut sub, args));
             if let Some(action) = sub.action {

@@ -25,6 +25,19 @@ pub struct ClientNames {
     pub lib_name: String,
     /// CLIENT SETINFO LIB-VER.
     pub lib_ver: String,
+    /// The authenticated user (empty: `default`).
+    pub user: String,
+}
+
+impl ClientNames {
+    /// The user name CLIENT LIST shows.
+    pub fn user_name(&self) -> &str {
+        if self.user.is_empty() {
+            "default"
+        } else {
+            &self.user
+        }
+    }
 }
 
 /// The shared, thread-safe view of one connected client.
@@ -220,6 +233,8 @@ pub struct ClientState {
     /// This region's op sequence number after the client's last write (what WAIT waits
     /// for peer regions to have made durable).
     pub woff: u64,
+    /// User and authentication (set on connection; see `cmd::access`).
+    pub session: Option<crate::acl::Session>,
 }
 
 impl ClientState {
@@ -233,6 +248,7 @@ impl ClientState {
             watched: Vec::new(),
             pubsub: None,
             woff: 0,
+            session: None,
         }
     }
 

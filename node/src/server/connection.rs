@@ -72,7 +72,11 @@ pub async fn serve(state: Arc<ServerState>, stream: TcpStream, handle: Arc<Clien
     let mut conn = Connection {
         state: state.clone(),
         stream,
-        client: ClientState::new(handle),
+        client: {
+            let mut c = ClientState::new(handle);
+            c.session = Some(state.acl.new_session());
+            c
+        },
         parser: RequestParser::new(),
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbuf: BytesMut::with_capacity(READ_CHUNK),

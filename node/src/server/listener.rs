@@ -105,10 +105,23 @@ async fn accept_loop(state: Arc<ServerState>, listener: TcpListener) {
 fn admit(state: &Arc<ServerState>, stream: TcpStream, peer: SocketAddr) {
     Stats::add(&state.stats.connections_received, 1);
     let laddr = stream.local_addr().unwrap_or(peer);
-    let (max, keepalive) = {
+    let (max, keepalive, protected_mode) = {
         let c = state.config();
-        (c.maxclients, c.tcp_keepalive)
+        (c.maxclients, c.tcp_keepalive, c.protected_mode)
     };
+    if super::protected::refuses(protected_mode, state.acl.default_user().nopass, peer.ip()) {
+        Stats::add(&state.stats.rejected_connections, 1);
+        warn!(%peer, "connection refused: protected mode (no password for the default user)");
+        tokio::spawn(async move {
+            let mut stream = stream;
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                stream.write_all(super::protected::DENIED_REPLY),
+            )
+            .await;
+        });
+        return;
+    }
     let _ = stream.set_nodelay(true);
     if keepalive > 0 {
         let ka = socket2::TcpKeepalive::new().with_time(Duration::from_secs(keepalive));

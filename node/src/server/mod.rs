@@ -4,6 +4,7 @@
 mod client;
 mod connection;
 mod listener;
+pub mod protected;
 mod pubsub;
 mod state;
 mod stats;

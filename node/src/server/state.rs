@@ -19,6 +19,8 @@ pub struct ServerState {
     config: RwLock<Config>,
     /// The command table (specs, lookup, per-command stats).
     pub commands: CommandTable,
+    /// Users and permissions (per region, not replicated).
+    pub acl: crate::acl::Acl,
     /// Connected clients.
     pub clients: ClientRegistry,
     /// Counters for INFO.
@@ -69,9 +71,15 @@ impl ServerState {
         let store = Store::new(config.region_id as crdt::RegionId);
         let databases = (config.databases as usize).min(crdt::keyspace::DATABASES);
         let port = config.port;
+        let commands = CommandTable::new();
+        let acl = crate::acl::Acl::new(&commands);
+        if !config.requirepass.is_empty() {
+            acl.set_default_password(&config.requirepass, &commands);
+        }
         ServerState {
             config: RwLock::new(config),
-            commands: CommandTable::new(),
+            commands,
+            acl,
             clients: ClientRegistry::default(),
             stats: Stats::default(),
             store: parking_lot::Mutex::new(store),
@@ -86,6 +94,18 @@ impl ServerState {
             tcp_port: std::sync::atomic::AtomicU16::new(port),
             shutdown: watch::channel(false).0,
         }
+    }
+
+    /// Loads the `aclfile`, if one is configured (start-up; ACL LOAD at run time).
+    /// On an error the current users stay.
+    pub fn load_aclfile(&self) -> Result<bool, crate::acl::AclError> {
+        let path = self.config().aclfile.clone();
+        if path.is_empty() {
+            return Ok(false);
+        }
+        let users = crate::acl::file::load(std::path::Path::new(&path), &self.commands)?;
+        self.acl.replace_all(users, &self.commands);
+        Ok(true)
     }
 
     /// Number of logical databases (SELECT accepts `0..databases`).

@@ -24,6 +24,8 @@ pub struct Stats {
     pub output_buffer_limit_disconnections: AtomicU64,
     /// Clients closed for a protocol error.
     pub protocol_error_disconnections: AtomicU64,
+    /// Keys deleted by the `maxmemory-policy` (INFO `evicted_keys`).
+    pub evicted_keys: AtomicU64,
 }
 
 impl Stats {
@@ -49,6 +51,7 @@ impl Stats {
             &self.query_buffer_limit_disconnections,
             &self.output_buffer_limit_disconnections,
             &self.protocol_error_disconnections,
+            &self.evicted_keys,
         ] {
             c.store(0, Relaxed);
         }

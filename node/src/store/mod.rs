@@ -19,9 +19,11 @@
 
 mod blocking;
 mod data;
+mod evict;
 mod write;
 
 pub use blocking::{Blocking, WaiterId, Wake};
+pub use evict::Policy;
 pub use write::{Write, WrongType};
 
 use crdt::{Dot, HlcClock, Key, Keyspace, Kind, OpDelta, RegionId, Value};

@@ -29,12 +29,17 @@ fn free_port() -> u16 {
 impl Server {
     /// Starts a server with default settings plus `extra` flags.
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_bound("127.0.0.1", extra)
+    }
+
+    /// Starts a server listening on `bind` (which must include 127.0.0.1).
+    pub fn start_bound(bind: &str, extra: &[&str]) -> Server {
         // A port picked this way can be taken by someone else before the
         // server binds it; retry a few times.
         for _ in 0..5 {
             let port = free_port();
             let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
-                .args(["server", "--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args(["server", "--bind", bind, "--port", &port.to_string()])
                 .args(extra)
                 .env("MERIDIAN_LOG", "warn")
                 .stdout(Stdio::null())
@@ -178,4 +183,62 @@ pub fn assert_err(c: &mut redis::Connection, args: &[&str], want: &str) {
         e.contains(want),
         "{args:?}: {e:?} does not contain {want:?}"
     );
+}
+
+/// Encodes a command as a RESP array of bulk strings.
+pub fn encode(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn read_line(s: &mut TcpStream) -> String {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        let n = s.read(&mut b).expect("read");
+        assert!(n == 1, "connection closed while reading a reply");
+        line.push(b[0]);
+    }
+    line.truncate(line.len() - 2);
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+/// Reads one RESP2/RESP3 reply and renders it as text: `+OK`, `-ERR ...`, `:1`,
+/// `$value` / `$nil`, `[a, b]` for aggregates (maps flattened).
+pub fn read_reply(s: &mut TcpStream) -> String {
+    let line = read_line(s);
+    let (kind, rest) = line.split_at(1);
+    match kind {
+        "+" | "-" | ":" | "," | "#" | "(" => line,
+        "_" => "$nil".into(),
+        "$" | "=" => {
+            let n: i64 = rest.parse().expect("bulk length");
+            if n < 0 {
+                return "$nil".into();
+            }
+            let body = read_exact(s, n as usize + 2);
+            format!("${}", String::from_utf8_lossy(&body[..n as usize]))
+        }
+        "*" | "~" | ">" | "%" => {
+            let n: i64 = rest.parse().expect("aggregate length");
+            if n < 0 {
+                return "$nil".into();
+            }
+            let n = if kind == "%" { n * 2 } else { n };
+            let items: Vec<String> = (0..n).map(|_| read_reply(s)).collect();
+            format!("[{}]", items.join(", "))
+        }
+        _ => panic!("unexpected reply line {line:?}"),
+    }
+}
+
+/// Sends one command and returns its rendered reply (see [`read_reply`]).
+pub fn call(s: &mut TcpStream, args: &[&str]) -> String {
+    send(s, &encode(args));
+    read_reply(s)
 }
