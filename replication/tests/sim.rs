@@ -13,6 +13,17 @@
 //! (add `MERIDIAN_SIM_TRACE=1` for a message trace).
 //!
 //! The targeted tests below script one scenario each.
+//!
+//! Known open failures outside the default range (0..1,000), as of this writing:
+//! - no quiescence — seeds 2066, 2355, 10196, 18461. A region that crashed without
+//!   persistence while it was sending a snapshot left merged keys holding effects of its
+//!   ops that no region ever applied; after its restart every region waits for those
+//!   ops ("recovering", writes refused) and they never come. Starting a snapshot before
+//!   own ops are durable (see `try_start_full`) fixes 2066/2355 but exposes the same
+//!   wait at seeds 337 and 2688. A fix needs those orphaned effects to be either adopted
+//!   by every region consistently or rolled back.
+//! - keyspace metadata differs (observable values equal) — seed 8447: a hidden (type
+//!   conflict loser) sorted-set slot holding only counter floors survives in one region.
 
 #[path = "../../crdt/tests/common/server.rs"]
 #[allow(dead_code)]
