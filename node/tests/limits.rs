@@ -372,9 +372,14 @@ fn maxmemory_refuses_growing_writes_but_serves_reads_and_deletes() {
     );
 }
 
-#[test]
-fn replication_keeps_applying_over_maxmemory() {
-    let dir = std::env::temp_dir().join(format!("meridian-limits-{}", std::process::id()));
+/// Two regions linked to each other (dev certificates in a fresh temporary directory,
+/// which the caller removes), with extra flags per region.
+fn two_regions(
+    name: &str,
+    extra1: &[&str],
+    extra2: &[&str],
+) -> (std::path::PathBuf, Server, Server) {
+    let dir = std::env::temp_dir().join(format!("meridian-{name}-{}", std::process::id()));
     let tls = dir.join("tls");
     replication::net::certs::ensure_dev_certs(&tls, 1..=2).unwrap();
     let udp = || {
@@ -403,8 +408,14 @@ fn replication_keeps_applying_over_maxmemory() {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         Server::start(&refs)
     };
-    let r1 = region(1, p1, p2, &[]);
-    let r2 = region(2, p2, p1, &["--maxmemory", "1"]);
+    let r1 = region(1, p1, p2, extra1);
+    let r2 = region(2, p2, p1, extra2);
+    (dir, r1, r2)
+}
+
+#[test]
+fn replication_keeps_applying_over_maxmemory() {
+    let (dir, r1, r2) = two_regions("limits", &[], &["--maxmemory", "1"]);
     let mut a = r1.raw();
     let mut b = r2.raw();
     assert_eq!(call(&mut b, &["SET", "k", "local"]), OOM);
@@ -430,33 +441,7 @@ fn replication_keeps_applying_over_maxmemory() {
 
 #[test]
 fn eviction_policies_delete_keys_through_the_replicated_write_path() {
-    let dir = std::env::temp_dir().join(format!("meridian-evict-{}", std::process::id()));
-    let tls = dir.join("tls");
-    replication::net::certs::ensure_dev_certs(&tls, 1..=2).unwrap();
-    let udp = || {
-        std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (p1, p2) = (udp(), udp());
-    let region = |id: u8, me: u16, peer: u16| {
-        let data = dir.join(format!("region-{id}"));
-        Server::start(&[
-            "--region-id",
-            &id.to_string(),
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--repl-port",
-            &me.to_string(),
-            "--repl-tls-dir",
-            tls.to_str().unwrap(),
-            "--peers",
-            &format!("{}@127.0.0.1:{peer}", 3 - id),
-        ])
-    };
-    let (r1, r2) = (region(1, p1, p2), region(2, p2, p1));
+    let (dir, r1, r2) = two_regions("evict", &[], &[]);
     let mut a = r1.raw();
     let mut b = r2.raw();
     assert_eq!(call(&mut a, &["SET", "keep", "1"]), "+OK");
