@@ -10,7 +10,7 @@ use meridian_node::{
     config::Config,
     server::{self, ServerState},
 };
-use tracing::info;
+use tracing::{info, warn};
 
 /// Counts live heap bytes for `maxmemory` and INFO `used_memory` (see `memory.rs`).
 #[global_allocator]
@@ -75,7 +75,23 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let maxclients = config.maxclients;
         let state = Arc::new(ServerState::new(config, args.config.clone()));
+        match server::fdlimit::raise_for_clients(maxclients) {
+            Some(l) if l.after < maxclients + server::fdlimit::RESERVED_FDS => warn!(
+                soft = l.after,
+                hard = l.hard,
+                maxclients,
+                "open-files limit too low for maxclients: about {} clients can connect; raise the hard limit (ulimit -Hn)",
+                l.after.saturating_sub(server::fdlimit::RESERVED_FDS)
+            ),
+            Some(l) if l.after > l.before => info!(
+                from = l.before,
+                to = l.after,
+                "raised the open-files limit for maxclients"
+            ),
+            _ => {}
+        }
         state.load_aclfile().context("aclfile")?;
         // Recovery runs first: the region link and the clients see the recovered data.
         let persist = meridian_node::persist::start(&state).context("persistence")?;

@@ -551,3 +551,79 @@ fn volatile_ttl_evicts_the_keys_expiring_soonest_and_then_refuses() {
     assert_eq!(call(&mut c, &["GET", "forever"]), "$1");
     assert_eq!(call(&mut c, &["DBSIZE"]), ":2");
 }
+
+/// Raises this test process's soft open-files limit towards `want`; returns the limit.
+#[allow(clippy::unnecessary_cast)] // `rlim_t` is not `u64` on every Unix.
+fn raise_own_nofile(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain libc calls on a struct we own.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        if (lim.rlim_cur as u64) < want {
+            lim.rlim_cur = want.min(lim.rlim_max as u64) as libc::rlim_t;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        }
+    }
+    lim.rlim_cur as u64
+}
+
+#[test]
+fn ten_thousand_idle_connections_are_held_and_others_are_served() {
+    // The client side of the test needs one descriptor per connection too: it uses
+    // 10,000 when this process may open that many (it never goes below 900).
+    let limit = raise_own_nofile(10_300);
+    let n = 10_000.min(limit.saturating_sub(300) as usize);
+    assert!(
+        n >= 900,
+        "open-files hard limit too low for this test ({limit})"
+    );
+    // maxclients counts the admin and probe connections too.
+    let server = Server::start(&["--maxclients", "10050"]);
+    let mut admin = server.raw();
+    let rss_before = info_field(&mut admin, "memory", "used_memory_rss");
+    let mut idle = Vec::with_capacity(n);
+    for i in 0..n {
+        match std::net::TcpStream::connect(("127.0.0.1", server.port)) {
+            Ok(s) => idle.push(s),
+            Err(e) => panic!("connection {i} of {n} refused: {e}"),
+        }
+    }
+    // Every connection is admitted (the server raised its own limit for maxclients).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let connected = info_field(&mut admin, "clients", "connected_clients") as usize;
+        if connected > n {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {connected} of {n} + 1 clients connected"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A fresh client and a few of the idle ones are served normally.
+    assert_eq!(call(&mut server.raw(), &["PING"]), "+PONG");
+    for s in idle.iter_mut().step_by(n / 7) {
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        assert_eq!(call(s, &["PING"]), "+PONG");
+    }
+    let rss_after = info_field(&mut admin, "memory", "used_memory_rss");
+    let per_conn = rss_after.saturating_sub(rss_before) / n as u64;
+    eprintln!("{n} idle connections: {per_conn} bytes of RSS each");
+    assert!(
+        per_conn < 64 * 1024,
+        "an idle connection costs {per_conn} bytes of server memory"
+    );
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while info_field(&mut admin, "clients", "connected_clients") > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "closed connections were not released"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

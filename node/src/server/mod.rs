@@ -3,6 +3,7 @@
 
 mod client;
 mod connection;
+pub mod fdlimit;
 mod listener;
 pub mod protected;
 mod pubsub;
