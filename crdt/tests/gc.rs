@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::subjects::{Hash, KeyEnv, ScoreField, Set, Space, StrField, Zset, C};
+use common::subjects::{Hash, KeyEnv, ScoreField, Seq, Set, Space, StrField, Zset, C};
 use common::{check_gc, config, runs, Step, Subject};
 use proptest::prelude::*;
 
@@ -48,6 +48,11 @@ proptest! {
     #[test]
     fn gc_zset(run in runs::<C<Zset>>(STEPS), more in more::<C<Zset>>()) {
         check_gc::<C<Zset>>(&run, &more)?;
+    }
+
+    #[test]
+    fn gc_list(run in runs::<C<Seq>>(STEPS), more in more::<C<Seq>>()) {
+        check_gc::<C<Seq>>(&run, &more)?;
     }
 
     #[test]

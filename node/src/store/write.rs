@@ -229,6 +229,7 @@ impl<'a> Write<'a> {
                 Value::Set(c) => c.created = created,
                 Value::Hash(c) => c.created = created,
                 Value::ZSet(c) => c.created = created,
+                Value::List(c) => c.created = created,
                 Value::Str(_) => unreachable!("strings carry their stamp in the register"),
             }
         }
@@ -342,6 +343,15 @@ fn rebuild_value(v: &Value, dot: Dot, hlc: Hlc) -> Value {
             Value::ZSet(Box::new(Coll {
                 created: crdt::dotset::DotFun::one(dot, hlc),
                 data: z,
+            }))
+        }
+        Value::List(c) => {
+            let mut l = crdt::list::List::default();
+            let empty = crdt::list::List::default();
+            empty.push_into(&mut l, false, c.data.iter().cloned(), dot, &mut ctx);
+            Value::List(Box::new(Coll {
+                created: crdt::dotset::DotFun::one(dot, hlc),
+                data: l,
             }))
         }
     }
