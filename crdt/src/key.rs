@@ -17,9 +17,9 @@
 //!   the later time wins; a PERSIST marker beats every concurrent EXPIRE. SET without
 //!   KEEPTTL clears the TTLs it observed (no marker: a concurrent EXPIRE still applies).
 //!
-//! Lists ([`List`](crate::list::List)) are a slot like the other collections; values of
-//! later types (HyperLogLog, streams) become new [`Value`] variants (appended, so the
-//! encoding of the existing ones does not change).
+//! Lists ([`List`](crate::list::List)) and HyperLogLogs ([`Hll`](crate::hll::Hll)) are
+//! slots like the other collections; values of later types (streams) become new [`Value`]
+//! variants (appended, so the encoding of the existing ones does not change).
 
 use crate::context::{CausalContext, DotStore};
 use crate::dot::{Dot, RegionId};
@@ -27,6 +27,7 @@ use crate::dotset::DotFun;
 use crate::field::Field;
 use crate::hash::ORHash;
 use crate::hlc::Hlc;
+use crate::hll::Hll;
 use crate::list::List;
 use crate::set::ORSet;
 use crate::vv::VersionVector;
@@ -47,6 +48,8 @@ pub enum Kind {
     ZSet,
     /// Lists.
     List,
+    /// HyperLogLog (TYPE says "string", as Redis stores them as strings).
+    Hll,
 }
 
 impl Kind {
@@ -58,6 +61,7 @@ impl Kind {
             Kind::Hash => "hash",
             Kind::ZSet => "zset",
             Kind::List => "list",
+            Kind::Hll => "string",
         }
     }
 }
@@ -133,6 +137,8 @@ pub enum Value {
     ZSet(Box<Coll<ZSet>>),
     /// A list.
     List(Box<Coll<List>>),
+    /// A HyperLogLog.
+    Hll(Box<Coll<Hll>>),
 }
 
 impl Value {
@@ -144,6 +150,7 @@ impl Value {
             Kind::Hash => Value::Hash(Box::default()),
             Kind::ZSet => Value::ZSet(Box::default()),
             Kind::List => Value::List(Box::default()),
+            Kind::Hll => Value::Hll(Box::default()),
         }
     }
     /// The value's kind.
@@ -154,6 +161,7 @@ impl Value {
             Value::Hash(_) => Kind::Hash,
             Value::ZSet(_) => Kind::ZSet,
             Value::List(_) => Kind::List,
+            Value::Hll(_) => Kind::Hll,
         }
     }
     /// Whether a reader sees it.
@@ -164,6 +172,7 @@ impl Value {
             Value::Hash(c) => c.data.is_present(),
             Value::ZSet(c) => c.data.is_present(),
             Value::List(c) => !c.data.is_empty(),
+            Value::Hll(c) => c.data.is_present(),
         }
     }
     /// Whether it holds nothing at all.
@@ -174,6 +183,7 @@ impl Value {
             Value::Hash(c) => c.is_bottom(),
             Value::ZSet(c) => c.is_bottom(),
             Value::List(c) => c.is_bottom(),
+            Value::Hll(c) => c.is_bottom(),
         }
     }
     /// The type-conflict stamp.
@@ -184,6 +194,7 @@ impl Value {
             Value::Hash(c) => c.stamp(),
             Value::ZSet(c) => c.stamp(),
             Value::List(c) => c.stamp(),
+            Value::Hll(c) => c.stamp(),
         }
     }
     fn join(&mut self, ctx: &CausalContext, other: &Value, other_ctx: &CausalContext) {
@@ -193,6 +204,7 @@ impl Value {
             (Value::Hash(a), Value::Hash(b)) => a.join(ctx, b, other_ctx),
             (Value::ZSet(a), Value::ZSet(b)) => a.join(ctx, b, other_ctx),
             (Value::List(a), Value::List(b)) => a.join(ctx, b, other_ctx),
+            (Value::Hll(a), Value::Hll(b)) => a.join(ctx, b, other_ctx),
             _ => unreachable!("slots are joined per kind"),
         }
     }
@@ -215,8 +227,9 @@ impl Value {
                 a.created.join(ctx, &b.created, other_ctx);
                 a.data.join_delta(ctx, &b.data, other_ctx)
             }
-            // HyperLogLog deltas carry whole epochs (only raised registers): the full
-            // join is already proportional to the delta.
+            // HyperLogLog deltas carry only the epochs they raise (and only the raised
+            // registers): the full join is already proportional to the delta.
+            (Value::Hll(a), Value::Hll(b)) => a.join(ctx, b, other_ctx),
             _ => unreachable!("slots are joined per kind"),
         }
     }
@@ -236,6 +249,10 @@ impl Value {
                 c.data.for_each_dot(f)
             }
             Value::List(c) => {
+                c.created.for_each_dot(f);
+                c.data.for_each_dot(f)
+            }
+            Value::Hll(c) => {
                 c.created.for_each_dot(f);
                 c.data.for_each_dot(f)
             }
@@ -274,6 +291,13 @@ impl Value {
                     data: c.data.remove_all_delta(dctx),
                 }))
             }
+            Value::Hll(c) => {
+                c.remove_created(dctx);
+                Value::Hll(Box::new(Coll {
+                    created: DotFun::default(),
+                    data: c.data.remove_all_delta(dctx),
+                }))
+            }
         }
     }
     fn gc(&mut self, stable: &VersionVector) {
@@ -283,6 +307,7 @@ impl Value {
             Value::Hash(c) => c.data.gc(stable),
             Value::ZSet(c) => c.data.gc(stable),
             Value::List(c) => c.data.gc(stable),
+            Value::Hll(_) => {}
         }
     }
     fn purge(&mut self, region: RegionId) {
@@ -291,7 +316,7 @@ impl Value {
             Value::Set(_) => {}
             Value::Hash(c) => c.data.purge(region),
             Value::ZSet(c) => c.data.purge(region),
-            Value::List(_) => {}
+            Value::List(_) | Value::Hll(_) => {}
         }
     }
 }

@@ -25,6 +25,7 @@ use crdt::context::{Causal, CausalContext};
 use crdt::dotset::DotFun;
 use crdt::field::Field;
 use crdt::hash::ORHash;
+use crdt::hll::{Hll, Registers};
 use crdt::key::{Coll, Key, Kind, Value};
 use crdt::list::List;
 use crdt::set::ORSet;
@@ -297,6 +298,29 @@ fn list_op(
     }
 }
 
+fn hll_of(v: &Value) -> Option<&Coll<Hll>> {
+    match v {
+        Value::Hll(c) => Some(c),
+        _ => None,
+    }
+}
+
+fn pfadd(
+    n: std::ops::Range<u32>,
+) -> impl FnMut(&[u8], Option<&Key>, Dot, Hlc, &mut CausalContext) -> Key {
+    move |_, cur, dot, hlc, dctx| {
+        let c = coll(cur, Kind::Hll, hll_of);
+        let data = c.map(|c| c.data.clone()).unwrap_or_default();
+        let mut add = Registers::default();
+        for i in n.clone() {
+            add.add(format!("e{i}").as_bytes());
+        }
+        let d = data.raise_delta(&add, dot, dctx).expect("registers go up");
+        let created = stamps(c, dot, hlc, dctx);
+        Key::from_value(Value::Hll(Box::new(Coll { created, data: d })))
+    }
+}
+
 fn del(_: &[u8], cur: Option<&Key>, _: Dot, _: Hlc, dctx: &mut CausalContext) -> Key {
     cur.expect("DEL of an existing key").remove_delta(dctx)
 }
@@ -490,6 +514,22 @@ fn fixtures() -> Vec<Fixture> {
     let key_list_two_regions = r1.key(b"list").unwrap().clone();
     op("op_del_list", "DEL list", r1.op(&[b"list"], del));
 
+    // HyperLogLog (after the lists).
+    op(
+        "op_pfadd",
+        "PFADD hll e0..e9 (new key, sparse)",
+        r1.op(&[b"hll"], pfadd(0..10)),
+    );
+    op(
+        "op_pfadd_existing",
+        "PFADD hll e10..e14 (raised registers only)",
+        r1.op(&[b"hll"], pfadd(10..15)),
+    );
+    let key_hll_sparse = r1.key(b"hll").unwrap().clone();
+    let _ = r1.op(&[b"hll"], pfadd(15..3000));
+    let key_hll_dense = r1.key(b"hll").unwrap().clone();
+    op("op_del_hll", "DEL hll", r1.op(&[b"hll"], del));
+
     let mut key = |name, what, k: Key| {
         out.push(Fixture {
             name,
@@ -518,6 +558,16 @@ fn fixtures() -> Vec<Fixture> {
         key_type_conflict,
     );
     key("key_empty", "the bottom key", Key::default());
+    key(
+        "key_hll_sparse",
+        "HyperLogLog of 15 elements (sparse)",
+        key_hll_sparse,
+    );
+    key(
+        "key_hll_dense",
+        "HyperLogLog of 3000 elements (dense, 12 KiB)",
+        key_hll_dense,
+    );
     key(
         "key_list",
         "list a m b C (after pushes, insert, pop, set)",
@@ -853,7 +903,7 @@ proptest! {
 
         let names = ["op_sadd", "op_hset", "op_zincrby", "op_del_type_conflict",
                      "key_counter", "key_type_conflict", "key_zset", "key_string_expiry",
-                     "key_list_two_regions", "op_lset", "op_lpop"];
+                     "key_list_two_regions", "op_lset", "op_lpop", "op_pfadd", "key_hll_sparse"];
         let name = names[which.index(names.len())];
         let mut b = read_fixture(name);
         let i = pos.index(b.len());

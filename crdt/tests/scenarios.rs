@@ -760,3 +760,68 @@ fn list_type_conflict_with_set_higher_hlc_wins() {
     );
     assert_eq!(r.get("k"), set(&["m"]));
 }
+
+// ---------------------------------------------------------------------------------------
+// HyperLogLog: "register-wise max merge; DEL wins over a concurrent PFADD".
+// ---------------------------------------------------------------------------------------
+
+fn pfadd(es: &[&str]) -> Cmd {
+    Cmd::PfAdd(es.iter().map(|e| b(e)).collect())
+}
+
+fn hll_count(r: &Region, key: &str) -> Option<u64> {
+    match r.ks.get(0, key.as_bytes()).and_then(|k| k.visible()) {
+        Some(crdt::Value::Hll(c)) => Some(c.data.count()),
+        _ => None,
+    }
+}
+
+#[test]
+fn hll_concurrent_pfadds_merge_register_wise() {
+    let r = concurrent(
+        &[("h", pfadd(&["a", "b"]))],
+        T0 + 1,
+        "h",
+        pfadd(&["c", "d", "e"]),
+        T0 + 2,
+        "h",
+        pfadd(&["f", "g"]),
+    );
+    assert_eq!(hll_count(&r, "h"), Some(7));
+    // Concurrent creations (two epochs) are counted together.
+    let r = concurrent(
+        &[],
+        T0 + 1,
+        "h",
+        pfadd(&["a", "b"]),
+        T0 + 2,
+        "h",
+        pfadd(&["b", "c"]),
+    );
+    assert_eq!(hll_count(&r, "h"), Some(3));
+}
+
+#[test]
+fn hll_del_wins_over_concurrent_pfadd() {
+    // DEL in region 1 while region 2 adds to the same HyperLogLog: gone everywhere.
+    for (w1, w2) in [(T0 + 1, T0 + 9), (T0 + 9, T0 + 1)] {
+        let r = concurrent(
+            &[("h", pfadd(&["a", "b"]))],
+            w1,
+            "h",
+            Cmd::Del,
+            w2,
+            "h",
+            pfadd(&["c", "d"]),
+        );
+        assert_eq!(hll_count(&r, "h"), None);
+    }
+    // A PFADD that observed the DEL creates a new value.
+    let (mut r1, mut r2) = pair(&[("h", pfadd(&["a"]))]);
+    let d = r1.run(T0 + 1, "h", Cmd::Del);
+    r2.recv(&d);
+    let a = r2.run(T0 + 2, "h", pfadd(&["z"]));
+    r1.recv(&a);
+    assert_eq!(hll_count(&r1, "h"), Some(1));
+    assert_eq!(r1.ks, r2.ks);
+}

@@ -15,6 +15,7 @@ use crdt::context::{Causal, CausalContext};
 use crdt::dotset::DotFun;
 use crdt::field::Field;
 use crdt::hash::ORHash;
+use crdt::hll::{Hll, Registers};
 use crdt::key::{Coll, Key, Kind, Value};
 use crdt::keyspace::{KeyDelta, Keyspace, OpDelta};
 use crdt::list::List;
@@ -63,6 +64,8 @@ pub enum Cmd {
     LRem(i64, Vec<u8>),
     /// LTRIM k start stop
     LTrim(i64, i64),
+    /// PFADD k e...
+    PfAdd(Vec<Vec<u8>>),
     /// DEL k
     Del,
     /// PEXPIREAT k ms
@@ -84,6 +87,7 @@ impl Cmd {
             | Cmd::LSet(..)
             | Cmd::LRem(..)
             | Cmd::LTrim(..) => Kind::List,
+            Cmd::PfAdd(_) => Kind::Hll,
             Cmd::Del | Cmd::ExpireAt(_) | Cmd::Persist => return None,
         })
     }
@@ -193,6 +197,9 @@ pub fn key_cmd(key: &Key, dot: Dot, hlc: Hlc, cmd: &Cmd) -> Vec<Causal<Key>> {
     }
     if kind == Kind::List {
         return list_cmd(key, dot, hlc, cmd, creating);
+    }
+    if let Cmd::PfAdd(es) = cmd {
+        return pfadd(key, dot, hlc, es, creating);
     }
     // Validate before emitting anything.
     let str_field = match key.slot(Kind::String) {
@@ -315,6 +322,38 @@ pub fn key_cmd(key: &Key, dot: Dot, hlc: Hlc, cmd: &Cmd) -> Vec<Causal<Key>> {
         }
     };
     out.push(causal(Key::from_value(value), c));
+    out
+}
+
+/// PFADD (the key is visible as a HyperLogLog or not visible at all).
+fn pfadd(key: &Key, dot: Dot, hlc: Hlc, es: &[Vec<u8>], creating: bool) -> Vec<Causal<Key>> {
+    let mut out = Vec::new();
+    let mut c0 = CausalContext::new();
+    if creating {
+        if !key.is_bottom() {
+            out.push(causal(key.remove_delta(&mut c0), c0));
+        }
+    } else if let Some(h) = key.remove_hidden_delta(&mut c0) {
+        out.push(causal(h, c0));
+    }
+    let empty = Box::<Coll<Hll>>::default();
+    let coll = match key.slot(Kind::Hll) {
+        Some(Value::Hll(c)) if !creating => c,
+        _ => &empty,
+    };
+    let mut add = Registers::default();
+    for e in es {
+        add.add(e);
+    }
+    let mut c = CausalContext::new();
+    let Some(d) = coll.data.raise_delta(&add, dot, &mut c) else {
+        return out;
+    };
+    let created = stamps(coll, creating, dot, hlc, &mut c);
+    out.push(causal(
+        Key::from_value(Value::Hll(Box::new(Coll { created, data: d }))),
+        c,
+    ));
     out
 }
 
@@ -465,6 +504,8 @@ pub enum VObs {
     ZSet(BTreeMap<Vec<u8>, u64>),
     /// List elements, head first.
     List(Vec<Vec<u8>>),
+    /// HyperLogLog: the non-zero registers a reader sees.
+    Hll(Vec<(usize, u8)>),
 }
 
 /// Score bits with -0.0 normalised to 0.0 (ZSCORE prints both as "0").
@@ -498,6 +539,7 @@ pub fn obs_value(v: &Value) -> VObs {
                 .collect(),
         ),
         Value::List(c) => VObs::List(c.data.iter().map(|v| v.to_vec()).collect()),
+        Value::Hll(c) => VObs::Hll(c.data.registers().nonzero().collect()),
     }
 }
 

@@ -13,6 +13,7 @@ use super::Subject;
 use crdt::context::{Causal, CausalContext, DotStore};
 use crdt::field::Field;
 use crdt::hash::ORHash;
+use crdt::hll::{Hll, Registers};
 use crdt::key::Key;
 use crdt::keyspace::{Keyspace, OpDelta};
 use crdt::list::List;
@@ -470,6 +471,47 @@ impl CausalSubject for Seq {
     }
 }
 
+/// HyperLogLog ops.
+#[derive(Clone, Debug)]
+pub enum HllOp {
+    /// PFADD of elements.
+    Add(Vec<Vec<u8>>),
+    /// DEL.
+    Del,
+}
+
+/// `Hll`.
+pub struct HyperLogLog;
+impl CausalSubject for HyperLogLog {
+    type T = Hll;
+    type Op = HllOp;
+    type Obs = Vec<(usize, u8)>;
+    fn ops() -> BoxedStrategy<HllOp> {
+        prop_oneof![
+            4 => proptest::collection::vec((0u16..200).prop_map(|i| i.to_le_bytes().to_vec()), 0..4).prop_map(HllOp::Add),
+            1 => Just(HllOp::Del),
+        ]
+        .boxed()
+    }
+    fn mutate(s: &Causal<Hll>, dot: Dot, _hlc: Hlc, op: &HllOp) -> Vec<Causal<Hll>> {
+        let mut ctx = CausalContext::new();
+        let store = match op {
+            HllOp::Add(es) => {
+                let mut add = Registers::default();
+                for e in es {
+                    add.add(e);
+                }
+                s.store.raise_delta(&add, dot, &mut ctx).unwrap_or_default()
+            }
+            HllOp::Del => s.store.remove_all_delta(&mut ctx),
+        };
+        vec![Causal { store, ctx }]
+    }
+    fn observe(s: &Causal<Hll>) -> Vec<(usize, u8)> {
+        s.store.registers().nonzero().collect()
+    }
+}
+
 /// Single-element commands on one key (every slot type, expiry, deletes).
 pub fn key_cmd() -> BoxedStrategy<Cmd> {
     prop_oneof![
@@ -489,6 +531,7 @@ pub fn key_cmd() -> BoxedStrategy<Cmd> {
         2 => (1u64..6).prop_map(|t| Cmd::ExpireAt(t * 10_000)),
         1 => Just(Cmd::Persist),
         6 => list_cmd_one(),
+        2 => proptest::collection::vec(value(), 0..3).prop_map(Cmd::PfAdd),
     ]
     .boxed()
 }

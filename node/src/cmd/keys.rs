@@ -390,6 +390,7 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             crdt::Value::Hash(_) => "hashtable",
             crdt::Value::ZSet(_) => "skiplist",
             crdt::Value::List(_) => "quicklist",
+            crdt::Value::Hll(_) => "raw",
         };
         Ok(Reply::bulk_str(enc))
     } else if is(sub, "refcount") {

@@ -230,6 +230,7 @@ impl<'a> Write<'a> {
                 Value::Hash(c) => c.created = created,
                 Value::ZSet(c) => c.created = created,
                 Value::List(c) => c.created = created,
+                Value::Hll(c) => c.created = created,
                 Value::Str(_) => unreachable!("strings carry their stamp in the register"),
             }
         }
@@ -354,6 +355,10 @@ fn rebuild_value(v: &Value, dot: Dot, hlc: Hlc) -> Value {
                 data: l,
             }))
         }
+        Value::Hll(c) => Value::Hll(Box::new(Coll {
+            created: crdt::dotset::DotFun::one(dot, hlc),
+            data: crdt::hll::Hll::from_registers(dot, c.data.registers()),
+        })),
     }
 }
 
