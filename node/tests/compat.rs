@@ -51,8 +51,12 @@ mod connection;
 mod geo;
 #[path = "compat/hash.rs"]
 mod hash;
+#[path = "compat/hll.rs"]
+mod hll;
 #[path = "compat/keys.rs"]
 mod keys;
+#[path = "compat/list.rs"]
+mod list;
 #[path = "compat/pubsub.rs"]
 mod pubsub;
 #[path = "compat/set.rs"]
@@ -580,6 +584,8 @@ family!(hash);
 family!(set);
 family!(zset);
 family!(geo);
+family!(list);
+family!(hll);
 
 #[test]
 fn comparator_modes() {
