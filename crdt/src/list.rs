@@ -14,9 +14,17 @@
 //! RPUSHing several elements onto the same tail) may interleave element by element.
 //!
 //! Pushes step away from the end element by [`STEP`] in the first digit, so 2^43 pushes fit
-//! at each end before a second digit is needed; inserts in the middle take the gap next to
-//! the left neighbour (sequential inserts stay short). Repeated inserts into one exhausted
-//! gap add a digit about every 60 inserts.
+//! at each end before a second digit is needed. Inserts in the middle alternate, per digit
+//! level, between allocating next to the lower and next to the upper neighbour (LSEQ's
+//! boundary strategies): runs of inserts at one place, or each after the previous one,
+//! stay within two or three digits. Adversarial patterns can still deepen positions; an
+//! insert that would need more than [`MAX_DEPTH`] digits fails ([`ListError::TooDeep`]),
+//! which bounds every element's metadata.
+//!
+//! Memory (measured in `tests/list_size.rs`): 24 bytes of id per element (first digit, dot,
+//! pointer to further digits) plus the 16-byte value handle, in a `VecDeque` grown by an
+//! eighth: 28 bytes of CRDT metadata per element for pushes; elements with a second digit
+//! cost 24 bytes more.
 //!
 //! # Removal (observed-remove, no tombstones in a causally delivered state)
 //!
@@ -48,6 +56,19 @@ use crate::Bytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
 use std::collections::VecDeque;
+
+/// Most position digits an element id may have. An insert that would need more fails
+/// with [`ListError::TooDeep`] (only reachable by adversarial insert patterns; it bounds
+/// the metadata of one element to about `8 * MAX_DEPTH` bytes).
+pub const MAX_DEPTH: usize = 48;
+
+/// List mutation failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    /// The insert's place has been split by too many inserts.
+    #[error("too many inserts at this place in the list (element position would exceed {MAX_DEPTH} digits)")]
+    TooDeep,
+}
 
 /// Distance between consecutive pushes in the first digit.
 pub const STEP: u64 = 1 << 20;
@@ -95,43 +116,67 @@ impl ElemId {
 
     /// A new id with `dot` strictly between `left` and `right` (`None`: the list's ends).
     /// The caller guarantees `left < right`.
-    pub fn between(left: Option<&ElemId>, right: Option<&ElemId>, dot: Dot) -> ElemId {
+    pub fn between(
+        left: Option<&ElemId>,
+        right: Option<&ElemId>,
+        dot: Dot,
+    ) -> Result<ElemId, ListError> {
         let l = left.map(|x| x.to_vec()).unwrap_or_default();
         let r = right.map(|x| x.to_vec());
         let pos = between(&l, r.as_deref());
-        ElemId::from_digits(&pos, dot)
+        if pos.len() > MAX_DEPTH {
+            return Err(ListError::TooDeep);
+        }
+        Ok(ElemId::from_digits(&pos, dot))
     }
 }
 
 /// Digits `p` such that `l < p ++ [d] < r` for every digit `d` (`r = None`: no upper
 /// bound; `l` empty: no lower bound). Requires `l < r`, `r` non-empty and ending in a
 /// non-zero digit (a dot). Loops are bounded by the lengths of `l` and `r`.
+///
+/// Level 0 is the push level: pushes step [`STEP`] away from the end element. Deeper
+/// levels alternate LSEQ-style between allocating next to the lower bound (even levels:
+/// leaves room above, for runs of inserts each after the previous one) and next to the
+/// upper bound (odd levels: leaves room below, for runs of inserts at one place, each
+/// before the previous one), so either pattern exhausts at most one level's gap before it
+/// reaches a level where it has 2^44 positions.
 fn between(l: &[u64], r: Option<&[u64]>) -> Vec<u64> {
     let mut p = Vec::with_capacity(l.len().max(1) + 1);
+    let mut r = r;
     let mut i = 0;
     loop {
-        let a = l.get(i).copied();
-        match (a, r) {
+        let near_low = i % 2 == 0;
+        match (l.get(i).copied(), r) {
             (None, None) => {
                 p.push(MID);
                 return p;
             }
             (Some(a), None) => {
                 if a < u64::MAX {
-                    p.push(a + STEP.min((u64::MAX - a).div_ceil(2)));
+                    let room = u64::MAX - a;
+                    p.push(if near_low {
+                        a + STEP.min(room.div_ceil(2))
+                    } else {
+                        u64::MAX - STEP.min(room / 2)
+                    });
                     return p;
                 }
                 p.push(a);
                 i += 1;
             }
-            (None, Some(r)) => {
-                // Everything below r[i..] (no lower bound left).
-                let Some(&b) = r.get(i) else {
+            (None, Some(rr)) => {
+                // Everything below rr[i..] (no lower bound left).
+                let Some(&b) = rr.get(i) else {
                     p.push(0);
                     return p;
                 };
                 if b > 0 {
-                    p.push(b - STEP.min(b.div_ceil(2)));
+                    p.push(if i == 0 || !near_low {
+                        b - STEP.min(b.div_ceil(2))
+                    } else {
+                        STEP.min(b / 2)
+                    });
                     return p;
                 }
                 p.push(0);
@@ -140,7 +185,8 @@ fn between(l: &[u64], r: Option<&[u64]>) -> Vec<u64> {
             (Some(a), Some(rr)) => {
                 let Some(&b) = rr.get(i) else {
                     // Not reached when l < r; stay above l.
-                    return finish_above(p, &l[i..]);
+                    r = None;
+                    continue;
                 };
                 if a == b {
                     p.push(a);
@@ -148,30 +194,18 @@ fn between(l: &[u64], r: Option<&[u64]>) -> Vec<u64> {
                     continue;
                 }
                 debug_assert!(a < b, "between: left >= right");
-                if b - a >= 2 {
-                    p.push(a + STEP.min((b - a) / 2));
+                if b > a && b - a >= 2 {
+                    let x = STEP.min((b - a) / 2);
+                    p.push(if near_low { a + x } else { b - x });
                     return p;
                 }
-                // b == a + 1: stay on a and go above the rest of l, unbounded.
+                // No room at this level: stay on a and go above the rest of l, unbounded.
                 p.push(a);
                 i += 1;
-                return finish_above(p, &l[i..]);
+                r = None;
             }
         }
     }
-}
-
-/// Appends to `p` digits above `l` (no upper bound).
-fn finish_above(mut p: Vec<u64>, l: &[u64]) -> Vec<u64> {
-    for &a in l {
-        if a < u64::MAX {
-            p.push(a + STEP.min((u64::MAX - a).div_ceil(2)));
-            return p;
-        }
-        p.push(a);
-    }
-    p.push(MID);
-    p
 }
 
 impl Ord for ElemId {
@@ -210,6 +244,9 @@ impl<'de> Deserialize<'de> for ElemId {
         let (h, dot, rest): (i64, Dot, Vec<u64>) = Deserialize::deserialize(d)?;
         if dot.seq() == 0 {
             return Err(serde::de::Error::custom("list element without a dot"));
+        }
+        if rest.len() >= MAX_DEPTH {
+            return Err(serde::de::Error::custom("list element position too deep"));
         }
         Ok(ElemId {
             head: (h as u64).wrapping_add(MID),
@@ -362,14 +399,14 @@ impl List {
         v: Bytes,
         dot: Dot,
         dctx: &mut CausalContext,
-    ) -> ElemId {
-        let id = ElemId::between(left, right, dot);
+    ) -> Result<ElemId, ListError> {
+        let id = ElemId::between(left, right, dot)?;
         dctx.insert(dot);
         delta.insert_sorted(id.clone(), v);
-        id
+        Ok(id)
     }
 
-    /// Adds LPUSH (`head`) / RPUSH of `values`, in order, to `delta`. Returns the new ids.
+    /// Adds LPUSH (`head`) / RPUSH of `values`, in order, to `delta`.
     pub fn push_into(
         &self,
         delta: &mut List,
@@ -377,7 +414,7 @@ impl List {
         values: impl IntoIterator<Item = Bytes>,
         dot: Dot,
         dctx: &mut CausalContext,
-    ) {
+    ) -> Result<(), ListError> {
         let mut end = if head {
             self.elems.front().map(|e| e.0.clone())
         } else {
@@ -385,12 +422,13 @@ impl List {
         };
         for v in values {
             let id = if head {
-                self.insert_into(delta, None, end.as_ref(), v, dot, dctx)
+                self.insert_into(delta, None, end.as_ref(), v, dot, dctx)?
             } else {
-                self.insert_into(delta, end.as_ref(), None, v, dot, dctx)
+                self.insert_into(delta, end.as_ref(), None, v, dot, dctx)?
             };
             end = Some(id);
         }
+        Ok(())
     }
 
     /// Adds "insert `v` before index `i`" (`i == len()`: at the tail) to `delta`.
@@ -401,7 +439,7 @@ impl List {
         v: Bytes,
         dot: Dot,
         dctx: &mut CausalContext,
-    ) -> ElemId {
+    ) -> Result<ElemId, ListError> {
         let left = i.checked_sub(1).and_then(|j| self.id(j)).cloned();
         let right = self.id(i).cloned();
         self.insert_into(delta, left.as_ref(), right.as_ref(), v, dot, dctx)
@@ -422,11 +460,15 @@ impl List {
         v: Bytes,
         dot: Dot,
         dctx: &mut CausalContext,
-    ) {
+    ) -> Result<(), ListError> {
         let left = i.checked_sub(1).and_then(|j| self.id(j)).cloned();
         let right = self.id(i + 1).cloned();
+        // Place first: a failed LSET leaves the delta untouched.
+        let id = ElemId::between(left.as_ref(), right.as_ref(), dot)?;
         self.remove_at_into(delta, i);
-        self.insert_into(delta, left.as_ref(), right.as_ref(), v, dot, dctx);
+        dctx.insert(dot);
+        delta.insert_sorted(id, v);
+        Ok(())
     }
 
     /// Delta removing every observed element (DEL).
@@ -578,37 +620,71 @@ mod tests {
 
     #[test]
     fn between_is_strict() {
-        let a = ElemId::between(None, None, d(1, 1));
-        let b = ElemId::between(Some(&a), None, d(1, 2));
-        let z = ElemId::between(None, Some(&a), d(1, 3));
+        let between = |l: Option<&ElemId>, r: Option<&ElemId>, dot| {
+            ElemId::between(l, r, dot).expect("not too deep")
+        };
+        let a = between(None, None, d(1, 1));
+        let b = between(Some(&a), None, d(1, 2));
+        let z = between(None, Some(&a), d(1, 3));
         assert!(z < a && a < b);
-        // Repeatedly insert right after `a` (exhausts gaps, adds digits).
+        // Repeatedly insert right after `a`, each before the previous insert.
         let mut right = b.clone();
-        for s in 0..500 {
-            let m = ElemId::between(Some(&a), Some(&right), d(2, 10 + s));
+        for s in 0..5000 {
+            let m = between(Some(&a), Some(&right), d(2, 10 + s));
             assert!(a < m && m < right, "{a:?} {m:?} {right:?}");
             right = m;
         }
-        assert!(right.depth() < 20, "depth {}", right.depth());
-        // And right before `b`.
+        assert!(right.depth() <= 3, "depth {}", right.depth());
+        // Repeatedly insert right before `b`, each after the previous insert.
         let mut left = a.clone();
-        for s in 0..500 {
-            let m = ElemId::between(Some(&left), Some(&b), d(3, 10 + s));
+        for s in 0..5000 {
+            let m = between(Some(&left), Some(&b), d(3, 10 + s));
             assert!(left < m && m < b);
             left = m;
         }
+        assert!(left.depth() <= 3, "depth {}", left.depth());
         // Same position, different dots: still strictly between.
-        let p = ElemId::between(Some(&a), Some(&b), d(4, 1));
-        let q = ElemId::between(Some(&a), Some(&b), d(5, 1));
+        let p = between(Some(&a), Some(&b), d(4, 1));
+        let q = between(Some(&a), Some(&b), d(5, 1));
         assert_eq!(p.to_vec()[..p.depth()], q.to_vec()[..q.depth()]);
-        let m = ElemId::between(Some(&p), Some(&q), d(6, 1));
+        let m = between(Some(&p), Some(&q), d(6, 1));
         assert!(p < m && m < q);
         // Extremes.
         let hi = ElemId::from_digits(&[u64::MAX], d(1, 9));
-        let x = ElemId::between(Some(&hi), None, d(1, 10));
+        let x = between(Some(&hi), None, d(1, 10));
         assert!(x > hi);
         let lo = ElemId::from_digits(&[0], d(1, 1));
-        let y = ElemId::between(None, Some(&lo), d(1, 11));
+        let y = between(None, Some(&lo), d(1, 11));
         assert!(y < lo);
+    }
+
+    #[test]
+    fn adversarial_inserts_hit_the_depth_bound_not_memory() {
+        // Alternate the two insert patterns to defeat each level's strategy: positions
+        // deepen, but never beyond MAX_DEPTH (the insert fails instead).
+        let (lo, hi) = (
+            ElemId::between(None, None, d(1, 1)).unwrap(),
+            ElemId::from_digits(&[MID + STEP], d(1, 2)),
+        );
+        let (mut l, mut r) = (lo, hi);
+        let mut failed = false;
+        for s in 0..200_000u64 {
+            let m = match ElemId::between(Some(&l), Some(&r), d(2, 1 + s)) {
+                Ok(m) => m,
+                Err(ListError::TooDeep) => {
+                    failed = true;
+                    break;
+                }
+            };
+            assert!(l < m && m < r);
+            assert!(m.depth() <= MAX_DEPTH);
+            // Keep the gap on the side this level allocates away from.
+            if (m.depth() - 1) % 2 == 0 {
+                r = m;
+            } else {
+                l = m;
+            }
+        }
+        assert!(failed, "the adversary never reached the bound");
     }
 }

@@ -470,6 +470,7 @@ fn fixtures() -> Vec<Fixture> {
             &[b"list"],
             list_op(|l, d, dot, c| {
                 l.push_into(d, false, [&b"a"[..], b"b", b"c"].map(Into::into), dot, c)
+                    .unwrap()
             }),
         ),
     );
@@ -478,7 +479,7 @@ fn fixtures() -> Vec<Fixture> {
         "LPUSH list z",
         r1.op(
             &[b"list"],
-            list_op(|l, d, dot, c| l.push_into(d, true, [b"z"[..].into()], dot, c)),
+            list_op(|l, d, dot, c| l.push_into(d, true, [b"z"[..].into()], dot, c).unwrap()),
         ),
     );
     op(
@@ -487,7 +488,7 @@ fn fixtures() -> Vec<Fixture> {
         r1.op(
             &[b"list"],
             list_op(|l, d, dot, c| {
-                l.insert_at_into(d, 2, b"m"[..].into(), dot, c);
+                l.insert_at_into(d, 2, b"m"[..].into(), dot, c).unwrap();
             }),
         ),
     );
@@ -501,14 +502,14 @@ fn fixtures() -> Vec<Fixture> {
         "LSET list -1 C",
         r1.op(
             &[b"list"],
-            list_op(|l, d, dot, c| l.set_into(d, l.len() - 1, b"C"[..].into(), dot, c)),
+            list_op(|l, d, dot, c| l.set_into(d, l.len() - 1, b"C"[..].into(), dot, c).unwrap()),
         ),
     );
     let key_list = r1.key(b"list").unwrap().clone();
     // Region 2 pushes onto the same list concurrently; region 1 merges it.
     let r2_push = r2.op(
         &[b"list"],
-        list_op(|l, d, dot, c| l.push_into(d, false, [b"r2"[..].into()], dot, c)),
+        list_op(|l, d, dot, c| l.push_into(d, false, [b"r2"[..].into()], dot, c).unwrap()),
     );
     r1.ks.apply(&r2_push);
     let key_list_two_regions = r1.key(b"list").unwrap().clone();

@@ -379,13 +379,15 @@ fn list_cmd(key: &Key, dot: Dot, hlc: Hlc, cmd: &Cmd, creating: bool) -> Vec<Cau
     let mut d = List::default();
     let mut c = CausalContext::new();
     match cmd {
-        Cmd::Push(head, vs) => l.push_into(
-            &mut d,
-            *head,
-            vs.iter().map(|v| v.clone().into_boxed_slice()),
-            dot,
-            &mut c,
-        ),
+        Cmd::Push(head, vs) => l
+            .push_into(
+                &mut d,
+                *head,
+                vs.iter().map(|v| v.clone().into_boxed_slice()),
+                dot,
+                &mut c,
+            )
+            .expect("shallow"),
         Cmd::Pop(head, n) => {
             let n = (*n).min(l.len());
             for k in 0..n {
@@ -398,13 +400,15 @@ fn list_cmd(key: &Key, dot: Dot, hlc: Hlc, cmd: &Cmd, creating: bool) -> Vec<Cau
                 return out;
             };
             let at = if *before { p } else { p + 1 };
-            l.insert_at_into(&mut d, at, v.clone().into_boxed_slice(), dot, &mut c);
+            l.insert_at_into(&mut d, at, v.clone().into_boxed_slice(), dot, &mut c)
+                .expect("shallow");
         }
         Cmd::LSet(i, v) => {
             let Some(i) = norm_index(*i, l.len()) else {
                 return out; // ERR index out of range
             };
-            l.set_into(&mut d, i, v.clone().into_boxed_slice(), dot, &mut c);
+            l.set_into(&mut d, i, v.clone().into_boxed_slice(), dot, &mut c)
+                .expect("shallow");
         }
         Cmd::LRem(count, v) => {
             let hits: Vec<usize> = l

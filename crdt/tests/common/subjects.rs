@@ -417,13 +417,15 @@ impl CausalSubject for Seq {
         let mut d = List::default();
         let mut ctx = CausalContext::new();
         match op {
-            Cmd::Push(h, vs) => l.push_into(
-                &mut d,
-                *h,
-                vs.iter().map(|v| v.clone().into_boxed_slice()),
-                dot,
-                &mut ctx,
-            ),
+            Cmd::Push(h, vs) => l
+                .push_into(
+                    &mut d,
+                    *h,
+                    vs.iter().map(|v| v.clone().into_boxed_slice()),
+                    dot,
+                    &mut ctx,
+                )
+                .expect("shallow"),
             Cmd::Pop(h, n) => {
                 for k in 0..(*n).min(l.len()) {
                     let i = if *h { k } else { l.len() - 1 - k };
@@ -433,12 +435,14 @@ impl CausalSubject for Seq {
             Cmd::LInsert(before, p, v) => {
                 if let Some(i) = l.iter().position(|x| **x == p[..]) {
                     let at = if *before { i } else { i + 1 };
-                    l.insert_at_into(&mut d, at, v.clone().into_boxed_slice(), dot, &mut ctx);
+                    l.insert_at_into(&mut d, at, v.clone().into_boxed_slice(), dot, &mut ctx)
+                        .expect("shallow");
                 }
             }
             Cmd::LSet(i, v) => {
                 if let Some(i) = server::norm_index(*i, l.len()) {
-                    l.set_into(&mut d, i, v.clone().into_boxed_slice(), dot, &mut ctx);
+                    l.set_into(&mut d, i, v.clone().into_boxed_slice(), dot, &mut ctx)
+                        .expect("shallow");
                 }
             }
             Cmd::LRem(_, v) => {

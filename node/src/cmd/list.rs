@@ -21,7 +21,7 @@
 use bytes::Bytes;
 use crdt::dotset::DotFun;
 use crdt::key::Coll;
-use crdt::list::List;
+use crdt::list::{List, ListError};
 use crdt::{CausalContext, Dot, Kind, Value};
 
 use super::args::{is, syntax_error};
@@ -95,11 +95,12 @@ pub(super) fn list_of<'s>(st: &'s Store, db: u8, key: &[u8]) -> Result<Option<&'
 
 /// Applies one change to the list at `key` in the op `w`: `f` fills the delta from the
 /// current list (empty when the key is created). Creates the key when needed and deletes
-/// it when it ends empty. `Err(WRONGTYPE)` when the key holds another type.
+/// it when it ends empty. `Err(WRONGTYPE)` when the key holds another type; an error of
+/// `f` (an insert at a place split by too many inserts) writes nothing to the list.
 fn write_list(
     w: &mut Write<'_>,
     key: &[u8],
-    f: impl FnOnce(&List, &mut List, Dot, &mut CausalContext),
+    f: impl FnOnce(&List, &mut List, Dot, &mut CausalContext) -> Result<(), ListError>,
 ) -> Result<(), Reply> {
     let fresh = w.prepare(key, Kind::List)?;
     let creation = if fresh { Some(w.stamp()) } else { None };
@@ -112,7 +113,7 @@ fn write_list(
         };
         let mut delta = List::default();
         let mut cc = CausalContext::new();
-        f(&coll.data, &mut delta, dot, &mut cc);
+        f(&coll.data, &mut delta, dot, &mut cc).map_err(|e| Reply::err(e.to_string()))?;
         let created = if fresh {
             DotFun::default()
         } else {
@@ -157,6 +158,7 @@ fn pop_in(w: &mut Write<'_>, key: &[u8], left: bool, n: usize) -> Result<Vec<Byt
             }
             l.remove_at_into(d, i);
         }
+        Ok(())
     })?;
     Ok(out)
 }
@@ -194,7 +196,7 @@ fn move_one(
             let v = l.get(i).cloned().unwrap_or_default();
             moved = Some(Bytes::copy_from_slice(&v));
             l.remove_at_into(d, i);
-            l.push_into(d, to_left, [v], dot, cc);
+            l.push_into(d, to_left, [v], dot, cc)
         })?;
         return Ok(moved);
     }
@@ -407,7 +409,7 @@ fn linsert(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut w = st.write(db);
     let v = &args[4];
     write_list(&mut w, key, |l, d, dot, cc| {
-        l.insert_at_into(d, at, v[..].into(), dot, cc);
+        l.insert_at_into(d, at, v[..].into(), dot, cc).map(|_| ())
     })?;
     Ok(Reply::Integer(current_len(&w, key) as i64))
 }
@@ -450,6 +452,7 @@ fn lrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         for &i in &hits {
             l.remove_at_into(d, i);
         }
+        Ok(())
     })?;
     Ok(Reply::Integer(hits.len() as i64))
 }
@@ -477,6 +480,7 @@ fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         for i in (0..lo).chain(hi..len) {
             l.remove_at_into(d, i);
         }
+        Ok(())
     })?;
     Ok(Reply::ok())
 }

@@ -349,7 +349,10 @@ fn rebuild_value(v: &Value, dot: Dot, hlc: Hlc) -> Value {
         Value::List(c) => {
             let mut l = crdt::list::List::default();
             let empty = crdt::list::List::default();
-            empty.push_into(&mut l, false, c.data.iter().cloned(), dot, &mut ctx);
+            // Fresh positions at one level: a push never needs a deep position.
+            empty
+                .push_into(&mut l, false, c.data.iter().cloned(), dot, &mut ctx)
+                .expect("pushes onto an empty list are shallow");
             Value::List(Box::new(Coll {
                 created: crdt::dotset::DotFun::one(dot, hlc),
                 data: l,
