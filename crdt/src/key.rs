@@ -17,7 +17,7 @@
 //!   the later time wins; a PERSIST marker beats every concurrent EXPIRE. SET without
 //!   KEEPTTL clears the TTLs it observed (no marker: a concurrent EXPIRE still applies).
 //!
-//! Lists ([`List`](crate::list::List)) and HyperLogLogs ([`Hll`](crate::hll::Hll)) are
+//! Lists ([`crate::list::List`]) and HyperLogLogs ([`crate::hll::Hll`]) are
 //! slots like the other collections; values of later types (streams) become new [`Value`]
 //! variants (appended, so the encoding of the existing ones does not change).
 

@@ -57,3 +57,22 @@ fn pfadd_pfcount_pfmerge() {
     assert_err(c, &["PFADD", "l", "a"], WRONGTYPE);
     assert_err(c, &["GET", "h"], WRONGTYPE);
 }
+
+#[test]
+fn copy_and_rename_keep_the_registers() {
+    let server = Server::start(&[]);
+    let c = &mut server.redis();
+    let mut k = redis::cmd("PFADD");
+    k.arg("h");
+    for i in 0..5000 {
+        k.arg(format!("x{i}"));
+    }
+    let _: i64 = k.query(c).unwrap();
+    let n = q::<i64>(c, &["PFCOUNT", "h"]);
+    assert_eq!(q::<i64>(c, &["COPY", "h", "h2"]), 1);
+    q::<()>(c, &["RENAME", "h", "h3"]);
+    assert_eq!(q::<i64>(c, &["PFCOUNT", "h2"]), n);
+    assert_eq!(q::<i64>(c, &["PFCOUNT", "h3"]), n);
+    assert_eq!(q::<i64>(c, &["PFADD", "h2", "x1"]), 0);
+    assert_eq!(q::<i64>(c, &["PFCOUNT", "h", "h2", "h3"]), n);
+}

@@ -255,3 +255,29 @@ fn blocking_pops_are_woken_by_pushes() {
     assert!(t.elapsed() >= Duration::from_millis(190));
     assert_eq!(blocked_clients(c), 0);
 }
+
+#[test]
+fn copy_rename_and_expiry_of_lists() {
+    let server = Server::start(&[]);
+    let c = &mut server.redis();
+    q::<i64>(c, &["RPUSH", "l", "a", "b", "c"]);
+    assert_eq!(q::<i64>(c, &["COPY", "l", "l2"]), 1);
+    q::<()>(c, &["RENAME", "l", "l3"]);
+    assert_eq!(all(c, "l2"), v(&["a", "b", "c"]));
+    assert_eq!(all(c, "l3"), v(&["a", "b", "c"]));
+    assert_eq!(q::<i64>(c, &["EXISTS", "l"]), 0);
+    // The copy is independent and still a working list.
+    q::<i64>(c, &["LPUSH", "l2", "z"]);
+    q::<()>(c, &["LSET", "l3", "1", "B"]);
+    assert_eq!(all(c, "l2"), v(&["z", "a", "b", "c"]));
+    assert_eq!(all(c, "l3"), v(&["a", "B", "c"]));
+    // Expiry deletes a list; a push afterwards creates a fresh one.
+    q::<i64>(c, &["PEXPIRE", "l3", "50"]);
+    std::thread::sleep(Duration::from_millis(120));
+    assert_eq!(q::<i64>(c, &["LLEN", "l3"]), 0);
+    assert_eq!(q::<i64>(c, &["RPUSH", "l3", "n"]), 1);
+    assert_eq!(q::<i64>(c, &["TTL", "l3"]), -1);
+    // SET replaces a list; a list replaces nothing else (WRONGTYPE).
+    q::<()>(c, &["SET", "l2", "s"]);
+    assert_eq!(q::<String>(c, &["TYPE", "l2"]), "string");
+}
