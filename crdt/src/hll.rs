@@ -335,8 +335,25 @@ impl<'de> Deserialize<'de> for Registers {
 
 /// A HyperLogLog value: registers per epoch (see module docs), sorted by epoch dot.
 #[derive(Clone, PartialEq, Debug, Default, Serialize, Deserialize)]
+#[serde(try_from = "HllWire")]
 pub struct Hll {
     epochs: Vec<(Dot, Registers)>,
+}
+
+/// The encoded form of [`Hll`] (same layout), checked when decoding.
+#[derive(Deserialize)]
+struct HllWire {
+    epochs: Vec<(Dot, Registers)>,
+}
+
+impl TryFrom<HllWire> for Hll {
+    type Error = &'static str;
+    fn try_from(w: HllWire) -> Result<Hll, &'static str> {
+        if w.epochs.windows(2).any(|p| p[0].0 >= p[1].0) {
+            return Err("HyperLogLog epochs not strictly sorted");
+        }
+        Ok(Hll { epochs: w.epochs })
+    }
 }
 
 impl Hll {
