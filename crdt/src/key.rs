@@ -17,7 +17,9 @@
 //!   the later time wins; a PERSIST marker beats every concurrent EXPIRE. SET without
 //!   KEEPTTL clears the TTLs it observed (no marker: a concurrent EXPIRE still applies).
 //!
-//! Values of later types (lists, HyperLogLog, streams) become new [`Value`] variants.
+//! Lists ([`crate::list::List`]) and HyperLogLogs ([`crate::hll::Hll`]) are
+//! slots like the other collections; values of later types (streams) become new [`Value`]
+//! variants (appended, so the encoding of the existing ones does not change).
 
 use crate::context::{CausalContext, DotStore};
 use crate::dot::{Dot, RegionId};
@@ -25,6 +27,8 @@ use crate::dotset::DotFun;
 use crate::field::Field;
 use crate::hash::ORHash;
 use crate::hlc::Hlc;
+use crate::hll::Hll;
+use crate::list::List;
 use crate::set::ORSet;
 use crate::vv::VersionVector;
 use crate::zset::ZSet;
@@ -42,6 +46,10 @@ pub enum Kind {
     Hash,
     /// Sorted sets (and geo).
     ZSet,
+    /// Lists.
+    List,
+    /// HyperLogLog (TYPE says "string", as Redis stores them as strings).
+    Hll,
 }
 
 impl Kind {
@@ -52,6 +60,8 @@ impl Kind {
             Kind::Set => "set",
             Kind::Hash => "hash",
             Kind::ZSet => "zset",
+            Kind::List => "list",
+            Kind::Hll => "string",
         }
     }
 }
@@ -125,6 +135,10 @@ pub enum Value {
     Hash(Box<Coll<ORHash>>),
     /// A sorted set.
     ZSet(Box<Coll<ZSet>>),
+    /// A list.
+    List(Box<Coll<List>>),
+    /// A HyperLogLog.
+    Hll(Box<Coll<Hll>>),
 }
 
 impl Value {
@@ -135,6 +149,8 @@ impl Value {
             Kind::Set => Value::Set(Box::default()),
             Kind::Hash => Value::Hash(Box::default()),
             Kind::ZSet => Value::ZSet(Box::default()),
+            Kind::List => Value::List(Box::default()),
+            Kind::Hll => Value::Hll(Box::default()),
         }
     }
     /// The value's kind.
@@ -144,6 +160,8 @@ impl Value {
             Value::Set(_) => Kind::Set,
             Value::Hash(_) => Kind::Hash,
             Value::ZSet(_) => Kind::ZSet,
+            Value::List(_) => Kind::List,
+            Value::Hll(_) => Kind::Hll,
         }
     }
     /// Whether a reader sees it.
@@ -153,6 +171,8 @@ impl Value {
             Value::Set(c) => !c.data.is_empty(),
             Value::Hash(c) => c.data.is_present(),
             Value::ZSet(c) => c.data.is_present(),
+            Value::List(c) => !c.data.is_empty(),
+            Value::Hll(c) => c.data.is_present(),
         }
     }
     /// Whether it holds nothing at all.
@@ -162,6 +182,8 @@ impl Value {
             Value::Set(c) => c.is_bottom(),
             Value::Hash(c) => c.is_bottom(),
             Value::ZSet(c) => c.is_bottom(),
+            Value::List(c) => c.is_bottom(),
+            Value::Hll(c) => c.is_bottom(),
         }
     }
     /// The type-conflict stamp.
@@ -171,6 +193,8 @@ impl Value {
             Value::Set(c) => c.stamp(),
             Value::Hash(c) => c.stamp(),
             Value::ZSet(c) => c.stamp(),
+            Value::List(c) => c.stamp(),
+            Value::Hll(c) => c.stamp(),
         }
     }
     fn join(&mut self, ctx: &CausalContext, other: &Value, other_ctx: &CausalContext) {
@@ -179,6 +203,8 @@ impl Value {
             (Value::Set(a), Value::Set(b)) => a.join(ctx, b, other_ctx),
             (Value::Hash(a), Value::Hash(b)) => a.join(ctx, b, other_ctx),
             (Value::ZSet(a), Value::ZSet(b)) => a.join(ctx, b, other_ctx),
+            (Value::List(a), Value::List(b)) => a.join(ctx, b, other_ctx),
+            (Value::Hll(a), Value::Hll(b)) => a.join(ctx, b, other_ctx),
             _ => unreachable!("slots are joined per kind"),
         }
     }
@@ -197,6 +223,13 @@ impl Value {
                 a.created.join(ctx, &b.created, other_ctx);
                 a.data.join_delta(ctx, &b.data, other_ctx)
             }
+            (Value::List(a), Value::List(b)) => {
+                a.created.join(ctx, &b.created, other_ctx);
+                a.data.join_delta(ctx, &b.data, other_ctx)
+            }
+            // HyperLogLog deltas carry only the epochs they raise (and only the raised
+            // registers): the full join is already proportional to the delta.
+            (Value::Hll(a), Value::Hll(b)) => a.join(ctx, b, other_ctx),
             _ => unreachable!("slots are joined per kind"),
         }
     }
@@ -212,6 +245,14 @@ impl Value {
                 c.data.for_each_dot(f)
             }
             Value::ZSet(c) => {
+                c.created.for_each_dot(f);
+                c.data.for_each_dot(f)
+            }
+            Value::List(c) => {
+                c.created.for_each_dot(f);
+                c.data.for_each_dot(f)
+            }
+            Value::Hll(c) => {
                 c.created.for_each_dot(f);
                 c.data.for_each_dot(f)
             }
@@ -243,6 +284,20 @@ impl Value {
                     data: c.data.remove_all_delta(dctx),
                 }))
             }
+            Value::List(c) => {
+                c.remove_created(dctx);
+                Value::List(Box::new(Coll {
+                    created: DotFun::default(),
+                    data: c.data.remove_all_delta(dctx),
+                }))
+            }
+            Value::Hll(c) => {
+                c.remove_created(dctx);
+                Value::Hll(Box::new(Coll {
+                    created: DotFun::default(),
+                    data: c.data.remove_all_delta(dctx),
+                }))
+            }
         }
     }
     fn gc(&mut self, stable: &VersionVector) {
@@ -251,6 +306,8 @@ impl Value {
             Value::Set(_) => {}
             Value::Hash(c) => c.data.gc(stable),
             Value::ZSet(c) => c.data.gc(stable),
+            Value::List(c) => c.data.gc(stable),
+            Value::Hll(_) => {}
         }
     }
     fn purge(&mut self, region: RegionId) {
@@ -259,6 +316,7 @@ impl Value {
             Value::Set(_) => {}
             Value::Hash(c) => c.data.purge(region),
             Value::ZSet(c) => c.data.purge(region),
+            Value::List(_) | Value::Hll(_) => {}
         }
     }
 }

@@ -10,7 +10,7 @@
 //! - [`field`] (+ [`counter`], [`string`]): LWW register + resettable counter — strings,
 //!   hash fields, sorted-set scores.
 //! - [`set`]: add-wins observed-remove set. [`hash`]: observed-remove map of fields.
-//!   [`zset`]: sorted sets.
+//!   [`zset`]: sorted sets. [`list`]: lists (a sequence CRDT). [`hll`]: HyperLogLog.
 //! - [`key`]: the envelope every key shares — observed-remove delete, type conflicts by
 //!   HLC, expiry register. [`keyspace`]: a replica's full state and op deltas.
 //! - [`codec`]: versioned binary encoding.
@@ -29,8 +29,10 @@ pub mod dotset;
 pub mod field;
 pub mod hash;
 pub mod hlc;
+pub mod hll;
 pub mod key;
 pub mod keyspace;
+pub mod list;
 pub mod map;
 pub mod set;
 pub mod string;

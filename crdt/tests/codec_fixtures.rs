@@ -25,7 +25,9 @@ use crdt::context::{Causal, CausalContext};
 use crdt::dotset::DotFun;
 use crdt::field::Field;
 use crdt::hash::ORHash;
+use crdt::hll::{Hll, Registers};
 use crdt::key::{Coll, Key, Kind, Value};
+use crdt::list::List;
 use crdt::set::ORSet;
 use crdt::zset::ZSet;
 use crdt::{Dot, Hlc, KeyDelta, Keyspace, OpDelta, RegionId};
@@ -275,6 +277,50 @@ fn zincrby(
     }
 }
 
+fn list_of(v: &Value) -> Option<&Coll<List>> {
+    match v {
+        Value::List(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// A list write: `f` gets the current list and fills the delta.
+fn list_op(
+    f: impl Fn(&List, &mut List, Dot, &mut CausalContext),
+) -> impl FnMut(&[u8], Option<&Key>, Dot, Hlc, &mut CausalContext) -> Key {
+    move |_, cur, dot, hlc, dctx| {
+        let c = coll(cur, Kind::List, list_of);
+        let data = c.map(|c| c.data.clone()).unwrap_or_default();
+        let mut d = List::default();
+        f(&data, &mut d, dot, dctx);
+        let created = stamps(c, dot, hlc, dctx);
+        Key::from_value(Value::List(Box::new(Coll { created, data: d })))
+    }
+}
+
+fn hll_of(v: &Value) -> Option<&Coll<Hll>> {
+    match v {
+        Value::Hll(c) => Some(c),
+        _ => None,
+    }
+}
+
+fn pfadd(
+    n: std::ops::Range<u32>,
+) -> impl FnMut(&[u8], Option<&Key>, Dot, Hlc, &mut CausalContext) -> Key {
+    move |_, cur, dot, hlc, dctx| {
+        let c = coll(cur, Kind::Hll, hll_of);
+        let data = c.map(|c| c.data.clone()).unwrap_or_default();
+        let mut add = Registers::default();
+        for i in n.clone() {
+            add.add(format!("e{i}").as_bytes());
+        }
+        let d = data.raise_delta(&add, dot, dctx).expect("registers go up");
+        let created = stamps(c, dot, hlc, dctx);
+        Key::from_value(Value::Hll(Box::new(Coll { created, data: d })))
+    }
+}
+
 fn del(_: &[u8], cur: Option<&Key>, _: Dot, _: Hlc, dctx: &mut CausalContext) -> Key {
     cur.expect("DEL of an existing key").remove_delta(dctx)
 }
@@ -416,6 +462,75 @@ fn fixtures() -> Vec<Fixture> {
         r1.op(&[b"tc"], del),
     );
 
+    // Lists (after every older fixture's op, so their dots are unchanged).
+    op(
+        "op_rpush",
+        "RPUSH list a b c (new key)",
+        r1.op(
+            &[b"list"],
+            list_op(|l, d, dot, c| {
+                l.push_into(d, false, [&b"a"[..], b"b", b"c"].map(Into::into), dot, c)
+                    .unwrap()
+            }),
+        ),
+    );
+    op(
+        "op_lpush",
+        "LPUSH list z",
+        r1.op(
+            &[b"list"],
+            list_op(|l, d, dot, c| l.push_into(d, true, [b"z"[..].into()], dot, c).unwrap()),
+        ),
+    );
+    op(
+        "op_linsert",
+        "LINSERT list AFTER a m",
+        r1.op(
+            &[b"list"],
+            list_op(|l, d, dot, c| {
+                l.insert_at_into(d, 2, b"m"[..].into(), dot, c).unwrap();
+            }),
+        ),
+    );
+    op(
+        "op_lpop",
+        "LPOP list",
+        r1.op(&[b"list"], list_op(|l, d, _, _| l.remove_at_into(d, 0))),
+    );
+    op(
+        "op_lset",
+        "LSET list -1 C",
+        r1.op(
+            &[b"list"],
+            list_op(|l, d, dot, c| l.set_into(d, l.len() - 1, b"C"[..].into(), dot, c).unwrap()),
+        ),
+    );
+    let key_list = r1.key(b"list").unwrap().clone();
+    // Region 2 pushes onto the same list concurrently; region 1 merges it.
+    let r2_push = r2.op(
+        &[b"list"],
+        list_op(|l, d, dot, c| l.push_into(d, false, [b"r2"[..].into()], dot, c).unwrap()),
+    );
+    r1.ks.apply(&r2_push);
+    let key_list_two_regions = r1.key(b"list").unwrap().clone();
+    op("op_del_list", "DEL list", r1.op(&[b"list"], del));
+
+    // HyperLogLog (after the lists).
+    op(
+        "op_pfadd",
+        "PFADD hll e0..e9 (new key, sparse)",
+        r1.op(&[b"hll"], pfadd(0..10)),
+    );
+    op(
+        "op_pfadd_existing",
+        "PFADD hll e10..e14 (raised registers only)",
+        r1.op(&[b"hll"], pfadd(10..15)),
+    );
+    let key_hll_sparse = r1.key(b"hll").unwrap().clone();
+    let _ = r1.op(&[b"hll"], pfadd(15..3000));
+    let key_hll_dense = r1.key(b"hll").unwrap().clone();
+    op("op_del_hll", "DEL hll", r1.op(&[b"hll"], del));
+
     let mut key = |name, what, k: Key| {
         out.push(Fixture {
             name,
@@ -444,6 +559,26 @@ fn fixtures() -> Vec<Fixture> {
         key_type_conflict,
     );
     key("key_empty", "the bottom key", Key::default());
+    key(
+        "key_hll_sparse",
+        "HyperLogLog of 15 elements (sparse)",
+        key_hll_sparse,
+    );
+    key(
+        "key_hll_dense",
+        "HyperLogLog of 3000 elements (dense, 12 KiB)",
+        key_hll_dense,
+    );
+    key(
+        "key_list",
+        "list a m b C (after pushes, insert, pop, set)",
+        key_list,
+    );
+    key(
+        "key_list_two_regions",
+        "list with a concurrent push from region 2 (two creation stamps)",
+        key_list_two_regions,
+    );
     out
 }
 
@@ -768,7 +903,8 @@ proptest! {
         let _ = codec::decode_key(&framed);
 
         let names = ["op_sadd", "op_hset", "op_zincrby", "op_del_type_conflict",
-                     "key_counter", "key_type_conflict", "key_zset", "key_string_expiry"];
+                     "key_counter", "key_type_conflict", "key_zset", "key_string_expiry",
+                     "key_list_two_regions", "op_lset", "op_lpop", "op_pfadd", "key_hll_sparse"];
         let name = names[which.index(names.len())];
         let mut b = read_fixture(name);
         let i = pos.index(b.len());

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::subjects::{Hash, KeyEnv, ScoreField, Set, Space, StrField, Zset, C};
+use common::subjects::{Hash, HyperLogLog, KeyEnv, ScoreField, Seq, Set, Space, StrField, Zset, C};
 use common::{check_gc, config, runs, Step, Subject};
 use proptest::prelude::*;
 
@@ -48,6 +48,16 @@ proptest! {
     #[test]
     fn gc_zset(run in runs::<C<Zset>>(STEPS), more in more::<C<Zset>>()) {
         check_gc::<C<Zset>>(&run, &more)?;
+    }
+
+    #[test]
+    fn gc_list(run in runs::<C<Seq>>(STEPS), more in more::<C<Seq>>()) {
+        check_gc::<C<Seq>>(&run, &more)?;
+    }
+
+    #[test]
+    fn gc_hll(run in runs::<C<HyperLogLog>>(STEPS), more in more::<C<HyperLogLog>>()) {
+        check_gc::<C<HyperLogLog>>(&run, &more)?;
     }
 
     #[test]

@@ -581,3 +581,247 @@ fn hlc_truly_concurrent_writes_decided_by_skewed_wall_clock() {
     );
     assert_eq!(r.get("k"), s("ahead"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Lists: "concurrent inserts are all kept in one order agreed by every region; an element
+// popped concurrently in two regions is removed once (both callers may receive it)".
+// ---------------------------------------------------------------------------------------
+
+fn list(vs: &[&str]) -> Option<VObs> {
+    Some(VObs::List(vs.iter().map(|v| b(v)).collect()))
+}
+
+fn push(head: bool, vs: &[&str]) -> Cmd {
+    Cmd::Push(head, vs.iter().map(|v| b(v)).collect())
+}
+
+#[test]
+fn list_push_order_matches_redis() {
+    let mut r = Region::new(1);
+    r.run(T0, "k", push(false, &["a", "b"]));
+    r.run(T0, "k", push(true, &["x", "y"]));
+    r.run(T0, "k", push(false, &["c"]));
+    // LPUSH x y pushes x then y at the head: y x a b c.
+    assert_eq!(r.get("k"), list(&["y", "x", "a", "b", "c"]));
+    r.run(T0, "k", Cmd::LInsert(true, b("a"), b("m")));
+    r.run(T0, "k", Cmd::LInsert(false, b("a"), b("n")));
+    assert_eq!(r.get("k"), list(&["y", "x", "m", "a", "n", "b", "c"]));
+    r.run(T0, "k", Cmd::LSet(-1, b("C")));
+    r.run(T0, "k", Cmd::LTrim(1, -2));
+    assert_eq!(r.get("k"), list(&["x", "m", "a", "n", "b"]));
+    r.run(T0, "k", Cmd::LRem(-1, b("m")));
+    r.run(T0, "k", Cmd::Pop(true, 1));
+    r.run(T0, "k", Cmd::Pop(false, 1));
+    assert_eq!(r.get("k"), list(&["a", "n"]));
+    // Popping the rest deletes the key.
+    r.run(T0, "k", Cmd::Pop(true, 5));
+    assert_eq!(r.get("k"), None);
+    assert!(r.ks.get(0, b"k").is_none(), "nothing left behind");
+}
+
+#[test]
+fn list_concurrent_pushes_all_kept_in_one_order() {
+    for (h1, h2) in [(false, false), (true, true), (true, false)] {
+        let r = concurrent(
+            &[("k", push(false, &["m"]))],
+            T0 + 1,
+            "k",
+            push(h1, &["a1", "a2"]),
+            T0 + 2,
+            "k",
+            push(h2, &["b1", "b2"]),
+        );
+        let Some(VObs::List(v)) = r.get("k") else {
+            panic!("not a list")
+        };
+        assert_eq!(v.len(), 5, "{v:?}");
+        for x in ["m", "a1", "a2", "b1", "b2"] {
+            assert!(v.contains(&b(x)), "{x} lost: {v:?}");
+        }
+        // Each region's own order is kept.
+        let pos = |x: &str| v.iter().position(|y| *y == b(x)).unwrap();
+        let (m, a1, a2, b1, b2) = (pos("m"), pos("a1"), pos("a2"), pos("b1"), pos("b2"));
+        if h1 {
+            assert!(a2 < a1 && a1 < m);
+        } else {
+            assert!(m < a1 && a1 < a2);
+        }
+        if h2 {
+            assert!(b2 < b1 && b1 < m);
+        } else {
+            assert!(m < b1 && b1 < b2);
+        }
+    }
+}
+
+#[test]
+fn list_concurrent_inserts_between_same_neighbours() {
+    let r = concurrent(
+        &[("k", push(false, &["a", "z"]))],
+        T0 + 1,
+        "k",
+        Cmd::LInsert(false, b("a"), b("one")),
+        T0 + 2,
+        "k",
+        Cmd::LInsert(true, b("z"), b("two")),
+    );
+    let Some(VObs::List(v)) = r.get("k") else {
+        panic!("not a list")
+    };
+    assert_eq!(v.first(), Some(&b("a")));
+    assert_eq!(v.last(), Some(&b("z")));
+    assert_eq!(v.len(), 4);
+}
+
+#[test]
+fn list_concurrent_pop_of_same_element_removes_it_once() {
+    let (mut r1, mut r2) = pair(&[("k", push(false, &["a", "b", "c"]))]);
+    // Both regions pop the head: both get "a" (at-least-once), only "a" is removed.
+    assert_eq!(r1.get("k"), list(&["a", "b", "c"]));
+    let p1 = r1.run(T0 + 1, "k", Cmd::Pop(true, 1));
+    let p2 = r2.run(T0 + 2, "k", Cmd::Pop(true, 1));
+    r1.recv(&p2);
+    r2.recv(&p1);
+    assert_eq!(r1.get("k"), list(&["b", "c"]));
+    assert_eq!(r1.ks, r2.ks);
+}
+
+#[test]
+fn list_pop_removes_only_observed_elements() {
+    // Region 2 trims to nothing having seen only "a"; region 1's concurrent push survives.
+    let r = concurrent(
+        &[("k", push(false, &["a"]))],
+        T0 + 1,
+        "k",
+        push(false, &["b"]),
+        T0 + 2,
+        "k",
+        Cmd::Pop(true, 1),
+    );
+    assert_eq!(r.get("k"), list(&["b"]));
+    let r = concurrent(
+        &[("k", push(false, &["a", "x"]))],
+        T0 + 1,
+        "k",
+        push(true, &["new"]),
+        T0 + 2,
+        "k",
+        Cmd::Del,
+    );
+    assert_eq!(r.get("k"), list(&["new"]));
+    let r = concurrent(
+        &[("k", push(false, &["x", "y", "x"]))],
+        T0 + 1,
+        "k",
+        push(false, &["x"]),
+        T0 + 2,
+        "k",
+        Cmd::LRem(0, b("x")),
+    );
+    assert_eq!(r.get("k"), list(&["y", "x"]));
+}
+
+#[test]
+fn list_concurrent_lset_keeps_both_values() {
+    // LSET is remove + insert (see crdt::list): concurrent LSETs of one element both stay.
+    let r = concurrent(
+        &[("k", push(false, &["a", "b", "c"]))],
+        T0 + 1,
+        "k",
+        Cmd::LSet(1, b("one")),
+        T0 + 2,
+        "k",
+        Cmd::LSet(1, b("two")),
+    );
+    assert_eq!(r.get("k"), list(&["a", "one", "two", "c"]));
+    // LSET concurrent with a pop of that element: the new value stays.
+    let r = concurrent(
+        &[("k", push(false, &["a", "b"]))],
+        T0 + 1,
+        "k",
+        Cmd::LSet(0, b("A")),
+        T0 + 2,
+        "k",
+        Cmd::Pop(true, 1),
+    );
+    assert_eq!(r.get("k"), list(&["A", "b"]));
+}
+
+#[test]
+fn list_type_conflict_with_set_higher_hlc_wins() {
+    let r = concurrent(
+        &[],
+        T0 + 1,
+        "k",
+        push(false, &["a"]),
+        T0 + 9,
+        "k",
+        Cmd::SAdd(vec![b("m")]),
+    );
+    assert_eq!(r.get("k"), set(&["m"]));
+}
+
+// ---------------------------------------------------------------------------------------
+// HyperLogLog: "register-wise max merge; DEL wins over a concurrent PFADD".
+// ---------------------------------------------------------------------------------------
+
+fn pfadd(es: &[&str]) -> Cmd {
+    Cmd::PfAdd(es.iter().map(|e| b(e)).collect())
+}
+
+fn hll_count(r: &Region, key: &str) -> Option<u64> {
+    match r.ks.get(0, key.as_bytes()).and_then(|k| k.visible()) {
+        Some(crdt::Value::Hll(c)) => Some(c.data.count()),
+        _ => None,
+    }
+}
+
+#[test]
+fn hll_concurrent_pfadds_merge_register_wise() {
+    let r = concurrent(
+        &[("h", pfadd(&["a", "b"]))],
+        T0 + 1,
+        "h",
+        pfadd(&["c", "d", "e"]),
+        T0 + 2,
+        "h",
+        pfadd(&["f", "g"]),
+    );
+    assert_eq!(hll_count(&r, "h"), Some(7));
+    // Concurrent creations (two epochs) are counted together.
+    let r = concurrent(
+        &[],
+        T0 + 1,
+        "h",
+        pfadd(&["a", "b"]),
+        T0 + 2,
+        "h",
+        pfadd(&["b", "c"]),
+    );
+    assert_eq!(hll_count(&r, "h"), Some(3));
+}
+
+#[test]
+fn hll_del_wins_over_concurrent_pfadd() {
+    // DEL in region 1 while region 2 adds to the same HyperLogLog: gone everywhere.
+    for (w1, w2) in [(T0 + 1, T0 + 9), (T0 + 9, T0 + 1)] {
+        let r = concurrent(
+            &[("h", pfadd(&["a", "b"]))],
+            w1,
+            "h",
+            Cmd::Del,
+            w2,
+            "h",
+            pfadd(&["c", "d"]),
+        );
+        assert_eq!(hll_count(&r, "h"), None);
+    }
+    // A PFADD that observed the DEL creates a new value.
+    let (mut r1, mut r2) = pair(&[("h", pfadd(&["a"]))]);
+    let d = r1.run(T0 + 1, "h", Cmd::Del);
+    r2.recv(&d);
+    let a = r2.run(T0 + 2, "h", pfadd(&["z"]));
+    r1.recv(&a);
+    assert_eq!(hll_count(&r1, "h"), Some(1));
+    assert_eq!(r1.ks, r2.ks);
+}

@@ -53,8 +53,12 @@ mod connection;
 mod geo;
 #[path = "compat/hash.rs"]
 mod hash;
+#[path = "compat/hll.rs"]
+mod hll;
 #[path = "compat/keys.rs"]
 mod keys;
+#[path = "compat/list.rs"]
+mod list;
 #[path = "compat/memory.rs"]
 mod memory;
 #[path = "compat/pubsub.rs"]
@@ -586,6 +590,8 @@ family!(set);
 family!(zset);
 family!(geo);
 family!(memory);
+family!(list);
+family!(hll);
 
 #[test]
 fn comparator_modes() {

@@ -591,3 +591,54 @@ fn restarted_region_resumes_with_a_partial_resync() {
     assert_eq!(q.get("full_resyncs_sent").cloned(), sent_before, "{q:?}");
     drop(r1);
 }
+
+#[test]
+fn lists_and_hyperloglogs_survive_a_restart() {
+    let dir = TempDir::new("lists");
+    let node = start(&dir.0, "always");
+    let mut con = node.redis();
+    let q = |con: &mut redis::Connection, args: &[&str]| -> redis::Value {
+        let mut k = cmd(args[0]);
+        for a in &args[1..] {
+            k.arg(*a);
+        }
+        k.query(con).unwrap()
+    };
+    q(&mut con, &["RPUSH", "l", "a", "b", "c", "d"]);
+    q(&mut con, &["LPOP", "l"]);
+    q(&mut con, &["LINSERT", "l", "AFTER", "b", "m"]);
+    let mut pf = cmd("PFADD");
+    pf.arg("h");
+    for i in 0..3000 {
+        pf.arg(format!("u{i}"));
+    }
+    let _: i64 = pf.query(&mut con).unwrap();
+    q(&mut con, &["SAVE"]);
+    // After the snapshot: only in the WAL.
+    q(&mut con, &["LSET", "l", "-1", "D"]);
+    q(&mut con, &["LPUSH", "l", "z"]);
+    q(&mut con, &["PFADD", "h", "late1", "late2"]);
+    let list: Vec<String> = cmd("LRANGE")
+        .arg("l")
+        .arg(0)
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
+    let count: i64 = cmd("PFCOUNT").arg("h").query(&mut con).unwrap();
+    assert_eq!(list, ["z", "b", "m", "c", "D"]);
+    node.kill9();
+    let node = start(&dir.0, "always");
+    let mut con = node.redis();
+    let after: Vec<String> = cmd("LRANGE")
+        .arg("l")
+        .arg(0)
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(after, list);
+    let c2: i64 = cmd("PFCOUNT").arg("h").query(&mut con).unwrap();
+    assert_eq!(c2, count);
+    // And the restored list keeps working.
+    let n: i64 = cmd("RPUSH").arg("l").arg("e").query(&mut con).unwrap();
+    assert_eq!(n, 6);
+}

@@ -486,3 +486,112 @@ fn wait_without_peer_regions() {
     assert_eq!(n, 0);
     assert!(t.elapsed() >= Duration::from_millis(180));
 }
+
+fn wait_links(c: &Cluster, n: usize) {
+    let want = (n - 1).to_string();
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    while (0..n).any(|i| c.info_field(i, "connected_regions") != want) {
+        assert!(Instant::now() < deadline, "links did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn blpop_in_one_region_is_woken_by_rpush_in_another() {
+    let c = Cluster::start(2);
+    wait_links(&c, 2);
+    let mut waiter = c.conn(1);
+    waiter
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let start = Instant::now();
+    let t = std::thread::spawn(move || {
+        cmd("BLPOP")
+            .arg("jobs")
+            .arg(10)
+            .query::<Option<(String, String)>>(&mut waiter)
+            .unwrap()
+    });
+    // Wait until region 2 has the client blocked, then push in region 1.
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let info: String = cmd("INFO").arg("clients").query(&mut c.conn(1)).unwrap();
+        if info.contains("blocked_clients:1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "client never blocked");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _: i64 = cmd("RPUSH")
+        .arg("jobs")
+        .arg("j1")
+        .query(&mut c.conn(0))
+        .unwrap();
+    let got = t.join().unwrap();
+    assert_eq!(got, Some(("jobs".to_string(), "j1".to_string())));
+    assert!(start.elapsed() < Duration::from_secs(10));
+    // The pop replicates back: the list is gone in both regions.
+    eventually(&c, 0, |con| {
+        cmd("EXISTS").arg("jobs").query::<i64>(con).unwrap()
+    });
+}
+
+#[test]
+fn lists_and_hyperloglogs_converge_across_regions() {
+    let c = Cluster::start(2);
+    wait_links(&c, 2);
+    // Pushes from both regions are all kept, in one order everywhere.
+    for i in 0..2 {
+        let mut con = c.conn(i);
+        for j in 0..20 {
+            let _: i64 = cmd("RPUSH")
+                .arg("l")
+                .arg(format!("r{i}-{j}"))
+                .query(&mut con)
+                .unwrap();
+        }
+    }
+    eventually(&c, 40, |con| {
+        cmd("LLEN").arg("l").query::<i64>(con).unwrap()
+    });
+    let a: Vec<String> = cmd("LRANGE")
+        .arg("l")
+        .arg(0)
+        .arg(-1)
+        .query(&mut c.conn(0))
+        .unwrap();
+    eventually(&c, a.clone(), |con| {
+        cmd("LRANGE").arg("l").arg(0).arg(-1).query(con).unwrap()
+    });
+    // Each region's own pushes keep their relative order.
+    for i in 0..2 {
+        let mine: Vec<&String> = a
+            .iter()
+            .filter(|x| x.starts_with(&format!("r{i}-")))
+            .collect();
+        let want: Vec<String> = (0..20).map(|j| format!("r{i}-{j}")).collect();
+        assert_eq!(mine.iter().map(|s| s.as_str()).collect::<Vec<_>>(), want);
+    }
+    // HyperLogLog: adds in both regions merge to the union's count.
+    for i in 0..2 {
+        let mut k = cmd("PFADD");
+        k.arg("visitors");
+        for j in 0..1000 {
+            k.arg(format!("user-{}", j + i * 500));
+        }
+        let _: i64 = k.query(&mut c.conn(i)).unwrap();
+    }
+    let mut single = cmd("PFADD");
+    single.arg("expected");
+    for j in 0..1500 {
+        single.arg(format!("user-{j}"));
+    }
+    let _: i64 = single.query(&mut c.conn(0)).unwrap();
+    let want: i64 = cmd("PFCOUNT")
+        .arg("expected")
+        .query(&mut c.conn(0))
+        .unwrap();
+    eventually(&c, want, |con| {
+        cmd("PFCOUNT").arg("visitors").query::<i64>(con).unwrap()
+    });
+}

@@ -15,8 +15,10 @@ use crdt::context::{Causal, CausalContext};
 use crdt::dotset::DotFun;
 use crdt::field::Field;
 use crdt::hash::ORHash;
+use crdt::hll::{Hll, Registers};
 use crdt::key::{Coll, Key, Kind, Value};
 use crdt::keyspace::{KeyDelta, Keyspace, OpDelta};
+use crdt::list::List;
 use crdt::set::ORSet;
 use crdt::string::{self, StrValue};
 use crdt::zset::{self, ZSet};
@@ -50,6 +52,20 @@ pub enum Cmd {
     ZIncrBy(f64, Vec<u8>),
     /// ZREM k m...
     ZRem(Vec<Vec<u8>>),
+    /// LPUSH k v... (true) / RPUSH k v... (false)
+    Push(bool, Vec<Vec<u8>>),
+    /// LPOP k n (true) / RPOP k n (false)
+    Pop(bool, usize),
+    /// LINSERT k BEFORE|AFTER pivot v (`true` = BEFORE)
+    LInsert(bool, Vec<u8>, Vec<u8>),
+    /// LSET k index v
+    LSet(i64, Vec<u8>),
+    /// LREM k count v
+    LRem(i64, Vec<u8>),
+    /// LTRIM k start stop
+    LTrim(i64, i64),
+    /// PFADD k e...
+    PfAdd(Vec<Vec<u8>>),
     /// DEL k
     Del,
     /// PEXPIREAT k ms
@@ -65,6 +81,13 @@ impl Cmd {
             Cmd::SAdd(_) | Cmd::SRem(_) => Kind::Set,
             Cmd::HSet(_) | Cmd::HDel(_) | Cmd::HIncrBy(..) | Cmd::HIncrByFloat(..) => Kind::Hash,
             Cmd::ZAdd(_) | Cmd::ZIncrBy(..) | Cmd::ZRem(_) => Kind::ZSet,
+            Cmd::Push(..)
+            | Cmd::Pop(..)
+            | Cmd::LInsert(..)
+            | Cmd::LSet(..)
+            | Cmd::LRem(..)
+            | Cmd::LTrim(..) => Kind::List,
+            Cmd::PfAdd(_) => Kind::Hll,
             Cmd::Del | Cmd::ExpireAt(_) | Cmd::Persist => return None,
         })
     }
@@ -169,8 +192,14 @@ pub fn key_cmd(key: &Key, dot: Dot, hlc: Hlc, cmd: &Cmd) -> Vec<Causal<Key>> {
         return out; // WRONGTYPE
     }
     let creating = vis.is_none();
-    if matches!(cmd, Cmd::SRem(_) | Cmd::HDel(_) | Cmd::ZRem(_)) && creating {
+    if kind != Kind::List && matches!(cmd, Cmd::SRem(_) | Cmd::HDel(_) | Cmd::ZRem(_)) && creating {
         return out;
+    }
+    if kind == Kind::List {
+        return list_cmd(key, dot, hlc, cmd, creating);
+    }
+    if let Cmd::PfAdd(es) = cmd {
+        return pfadd(key, dot, hlc, es, creating);
     }
     // Validate before emitting anything.
     let str_field = match key.slot(Kind::String) {
@@ -296,6 +325,144 @@ pub fn key_cmd(key: &Key, dot: Dot, hlc: Hlc, cmd: &Cmd) -> Vec<Causal<Key>> {
     out
 }
 
+/// PFADD (the key is visible as a HyperLogLog or not visible at all).
+fn pfadd(key: &Key, dot: Dot, hlc: Hlc, es: &[Vec<u8>], creating: bool) -> Vec<Causal<Key>> {
+    let mut out = Vec::new();
+    let mut c0 = CausalContext::new();
+    if creating {
+        if !key.is_bottom() {
+            out.push(causal(key.remove_delta(&mut c0), c0));
+        }
+    } else if let Some(h) = key.remove_hidden_delta(&mut c0) {
+        out.push(causal(h, c0));
+    }
+    let empty = Box::<Coll<Hll>>::default();
+    let coll = match key.slot(Kind::Hll) {
+        Some(Value::Hll(c)) if !creating => c,
+        _ => &empty,
+    };
+    let mut add = Registers::default();
+    for e in es {
+        add.add(e);
+    }
+    let mut c = CausalContext::new();
+    let Some(d) = coll.data.raise_delta(&add, dot, &mut c) else {
+        return out;
+    };
+    let created = stamps(coll, creating, dot, hlc, &mut c);
+    out.push(causal(
+        Key::from_value(Value::Hll(Box::new(Coll { created, data: d }))),
+        c,
+    ));
+    out
+}
+
+/// Normalises a Redis index (negative: from the tail) for a list of `len`.
+pub fn norm_index(i: i64, len: usize) -> Option<usize> {
+    let len = len as i64;
+    let i = if i < 0 { len + i } else { i };
+    (0..len).contains(&i).then_some(i as usize)
+}
+
+/// List commands (the key is visible as a list or not visible at all).
+fn list_cmd(key: &Key, dot: Dot, hlc: Hlc, cmd: &Cmd, creating: bool) -> Vec<Causal<Key>> {
+    let mut out = Vec::new();
+    if creating && !matches!(cmd, Cmd::Push(..)) {
+        return out; // nothing to pop / insert relative to / set / trim
+    }
+    let empty = Box::<Coll<List>>::default();
+    let coll = match key.slot(Kind::List) {
+        Some(Value::List(c)) if !creating => c,
+        _ => &empty,
+    };
+    let l = &coll.data;
+    let mut d = List::default();
+    let mut c = CausalContext::new();
+    match cmd {
+        Cmd::Push(head, vs) => l
+            .push_into(
+                &mut d,
+                *head,
+                vs.iter().map(|v| v.clone().into_boxed_slice()),
+                dot,
+                &mut c,
+            )
+            .expect("shallow"),
+        Cmd::Pop(head, n) => {
+            let n = (*n).min(l.len());
+            for k in 0..n {
+                let i = if *head { k } else { l.len() - 1 - k };
+                l.remove_at_into(&mut d, i);
+            }
+        }
+        Cmd::LInsert(before, pivot, v) => {
+            let Some(p) = l.iter().position(|x| **x == pivot[..]) else {
+                return out;
+            };
+            let at = if *before { p } else { p + 1 };
+            l.insert_at_into(&mut d, at, v.clone().into_boxed_slice(), dot, &mut c)
+                .expect("shallow");
+        }
+        Cmd::LSet(i, v) => {
+            let Some(i) = norm_index(*i, l.len()) else {
+                return out; // ERR index out of range
+            };
+            l.set_into(&mut d, i, v.clone().into_boxed_slice(), dot, &mut c)
+                .expect("shallow");
+        }
+        Cmd::LRem(count, v) => {
+            let hits: Vec<usize> = l
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| ***x == v[..])
+                .map(|(i, _)| i)
+                .collect();
+            let pick: Vec<usize> = match *count {
+                0 => hits,
+                n if n > 0 => hits.into_iter().take(n as usize).collect(),
+                n => hits
+                    .into_iter()
+                    .rev()
+                    .take(n.unsigned_abs() as usize)
+                    .collect(),
+            };
+            for i in pick {
+                l.remove_at_into(&mut d, i);
+            }
+        }
+        Cmd::LTrim(a, b) => {
+            let len = l.len() as i64;
+            let a = if *a < 0 { (len + a).max(0) } else { *a };
+            let b = if *b < 0 { len + b } else { (*b).min(len - 1) };
+            for i in 0..l.len() {
+                let i64i = i as i64;
+                if i64i < a || i64i > b {
+                    l.remove_at_into(&mut d, i);
+                }
+            }
+        }
+        _ => unreachable!("list command"),
+    }
+    if crdt::DotStore::is_bottom(&d) {
+        return out;
+    }
+    let emptied = !creating && d.is_empty() && d.pending_removals() == l.len();
+    let created = stamps(coll, creating, dot, hlc, &mut c);
+    out.push(causal(
+        Key::from_value(Value::List(Box::new(Coll { created, data: d }))),
+        c,
+    ));
+    // A list left empty is deleted (as Redis does), from the state after the removal.
+    if emptied {
+        let mut after = key.clone();
+        after.join_delta(&CausalContext::new(), &out[0].store, &out[0].ctx);
+        let mut c2 = CausalContext::new();
+        let rm = after.remove_delta(&mut c2);
+        out.push(causal(rm, c2));
+    }
+    out
+}
+
 /// Builds the op delta of commands on distinct keys `(db, key, cmd)` at a replica.
 /// `None` when every command is a no-op (no dot is issued).
 pub fn op(
@@ -339,6 +506,10 @@ pub enum VObs {
     Hash(BTreeMap<Vec<u8>, Vec<u8>>),
     /// Sorted-set members with score bits.
     ZSet(BTreeMap<Vec<u8>, u64>),
+    /// List elements, head first.
+    List(Vec<Vec<u8>>),
+    /// HyperLogLog: the non-zero registers a reader sees.
+    Hll(Vec<(usize, u8)>),
 }
 
 /// Score bits with -0.0 normalised to 0.0 (ZSCORE prints both as "0").
@@ -371,6 +542,8 @@ pub fn obs_value(v: &Value) -> VObs {
                 .map(|(k, s)| (k.to_vec(), score_bits(s)))
                 .collect(),
         ),
+        Value::List(c) => VObs::List(c.data.iter().map(|v| v.to_vec()).collect()),
+        Value::Hll(c) => VObs::Hll(c.data.registers().nonzero().collect()),
     }
 }
 

@@ -13,8 +13,10 @@ use super::Subject;
 use crdt::context::{Causal, CausalContext, DotStore};
 use crdt::field::Field;
 use crdt::hash::ORHash;
+use crdt::hll::{Hll, Registers};
 use crdt::key::Key;
 use crdt::keyspace::{Keyspace, OpDelta};
+use crdt::list::List;
 use crdt::set::ORSet;
 use crdt::string;
 use crdt::zset::ZSet;
@@ -371,6 +373,149 @@ impl CausalSubject for Zset {
     }
 }
 
+fn value() -> impl Strategy<Value = Vec<u8>> {
+    (0u8..3).prop_map(|m| vec![b'x' + m])
+}
+
+/// List ops (one element per push: see the module docs).
+pub fn list_cmd_one() -> BoxedStrategy<Cmd> {
+    prop_oneof![
+        3 => (any::<bool>(), value()).prop_map(|(h, v)| Cmd::Push(h, vec![v])),
+        2 => (any::<bool>(), 1usize..3).prop_map(|(h, n)| Cmd::Pop(h, n)),
+        1 => (any::<bool>(), value(), value()).prop_map(|(b, p, v)| Cmd::LInsert(b, p, v)),
+        1 => (-3i64..3, value()).prop_map(|(i, v)| Cmd::LSet(i, v)),
+        1 => (-2i64..3, value()).prop_map(|(n, v)| Cmd::LRem(n, v)),
+        1 => (-3i64..3, -3i64..3).prop_map(|(a, b)| Cmd::LTrim(a, b)),
+    ]
+    .boxed()
+}
+
+/// List ops with multi-element pushes (one dot for several elements).
+pub fn list_cmd_multi() -> BoxedStrategy<Cmd> {
+    prop_oneof![
+        3 => list_cmd_one(),
+        2 => (any::<bool>(), proptest::collection::vec(value(), 2..4)).prop_map(|(h, v)| Cmd::Push(h, v)),
+    ]
+    .boxed()
+}
+
+/// `List` through the miniature server's list commands (without the key envelope).
+pub struct Seq;
+impl CausalSubject for Seq {
+    type T = List;
+    type Op = Cmd;
+    type Obs = Vec<Vec<u8>>;
+    fn ops() -> BoxedStrategy<Cmd> {
+        prop_oneof![
+            5 => list_cmd_one(),
+            1 => Just(Cmd::Del),
+        ]
+        .boxed()
+    }
+    fn mutate(s: &Causal<List>, dot: Dot, _hlc: Hlc, op: &Cmd) -> Vec<Causal<List>> {
+        let l = &s.store;
+        let mut d = List::default();
+        let mut ctx = CausalContext::new();
+        match op {
+            Cmd::Push(h, vs) => l
+                .push_into(
+                    &mut d,
+                    *h,
+                    vs.iter().map(|v| v.clone().into_boxed_slice()),
+                    dot,
+                    &mut ctx,
+                )
+                .expect("shallow"),
+            Cmd::Pop(h, n) => {
+                for k in 0..(*n).min(l.len()) {
+                    let i = if *h { k } else { l.len() - 1 - k };
+                    l.remove_at_into(&mut d, i);
+                }
+            }
+            Cmd::LInsert(before, p, v) => {
+                if let Some(i) = l.iter().position(|x| **x == p[..]) {
+                    let at = if *before { i } else { i + 1 };
+                    l.insert_at_into(&mut d, at, v.clone().into_boxed_slice(), dot, &mut ctx)
+                        .expect("shallow");
+                }
+            }
+            Cmd::LSet(i, v) => {
+                if let Some(i) = server::norm_index(*i, l.len()) {
+                    l.set_into(&mut d, i, v.clone().into_boxed_slice(), dot, &mut ctx)
+                        .expect("shallow");
+                }
+            }
+            Cmd::LRem(_, v) => {
+                for i in 0..l.len() {
+                    if l.get(i).is_some_and(|x| **x == v[..]) {
+                        l.remove_at_into(&mut d, i);
+                    }
+                }
+            }
+            Cmd::LTrim(a, _) => {
+                let keep = server::norm_index(*a, l.len()).unwrap_or(0);
+                for i in (keep + 1)..l.len() {
+                    l.remove_at_into(&mut d, i);
+                }
+            }
+            Cmd::Del => d = l.remove_all_delta(&mut ctx),
+            _ => unreachable!(),
+        }
+        vec![Causal { store: d, ctx }]
+    }
+    fn join_delta(s: &mut Causal<List>, d: &Causal<List>) {
+        s.store.join_delta(&s.ctx, &d.store, &d.ctx);
+        s.ctx.join(&d.ctx);
+    }
+    fn observe(s: &Causal<List>) -> Vec<Vec<u8>> {
+        s.store.iter().map(|v| v.to_vec()).collect()
+    }
+    fn gc(s: &mut Causal<List>, stable: &VersionVector) {
+        s.store.gc(stable)
+    }
+}
+
+/// HyperLogLog ops.
+#[derive(Clone, Debug)]
+pub enum HllOp {
+    /// PFADD of elements.
+    Add(Vec<Vec<u8>>),
+    /// DEL.
+    Del,
+}
+
+/// `Hll`.
+pub struct HyperLogLog;
+impl CausalSubject for HyperLogLog {
+    type T = Hll;
+    type Op = HllOp;
+    type Obs = Vec<(usize, u8)>;
+    fn ops() -> BoxedStrategy<HllOp> {
+        prop_oneof![
+            4 => proptest::collection::vec((0u16..200).prop_map(|i| i.to_le_bytes().to_vec()), 0..4).prop_map(HllOp::Add),
+            1 => Just(HllOp::Del),
+        ]
+        .boxed()
+    }
+    fn mutate(s: &Causal<Hll>, dot: Dot, _hlc: Hlc, op: &HllOp) -> Vec<Causal<Hll>> {
+        let mut ctx = CausalContext::new();
+        let store = match op {
+            HllOp::Add(es) => {
+                let mut add = Registers::default();
+                for e in es {
+                    add.add(e);
+                }
+                s.store.raise_delta(&add, dot, &mut ctx).unwrap_or_default()
+            }
+            HllOp::Del => s.store.remove_all_delta(&mut ctx),
+        };
+        vec![Causal { store, ctx }]
+    }
+    fn observe(s: &Causal<Hll>) -> Vec<(usize, u8)> {
+        s.store.registers().nonzero().collect()
+    }
+}
+
 /// Single-element commands on one key (every slot type, expiry, deletes).
 pub fn key_cmd() -> BoxedStrategy<Cmd> {
     prop_oneof![
@@ -389,6 +534,8 @@ pub fn key_cmd() -> BoxedStrategy<Cmd> {
         2 => Just(Cmd::Del),
         2 => (1u64..6).prop_map(|t| Cmd::ExpireAt(t * 10_000)),
         1 => Just(Cmd::Persist),
+        6 => list_cmd_one(),
+        2 => proptest::collection::vec(value(), 0..3).prop_map(Cmd::PfAdd),
     ]
     .boxed()
 }
@@ -432,6 +579,7 @@ fn multi_cmd() -> BoxedStrategy<Cmd> {
         1 => members().prop_map(Cmd::HDel),
         1 => (members(), half()).prop_map(|(ms, s)| Cmd::ZAdd(ms.into_iter().map(|m| (s, m)).collect())),
         1 => members().prop_map(Cmd::ZRem),
+        2 => list_cmd_multi(),
     ]
     .boxed()
 }

@@ -389,6 +389,8 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             crdt::Value::Set(_) => "hashtable",
             crdt::Value::Hash(_) => "hashtable",
             crdt::Value::ZSet(_) => "skiplist",
+            crdt::Value::List(_) => "quicklist",
+            crdt::Value::Hll(_) => "raw",
         };
         Ok(Reply::bulk_str(enc))
     } else if is(sub, "refcount") {

@@ -87,8 +87,10 @@ mod debug;
 mod geo;
 mod geohash;
 mod hash;
+mod hll;
 mod info;
 mod keys;
+mod list;
 mod multi;
 mod persist;
 mod pubsub;
@@ -130,6 +132,8 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     hash::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,
+    list::COMMANDS,
+    hll::COMMANDS,
     geo::COMMANDS,
     replication::COMMANDS,
     persist::COMMANDS,

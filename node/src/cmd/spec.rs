@@ -89,6 +89,10 @@ pub enum Group {
     Set,
     /// Sorted sets.
     SortedSet,
+    /// Lists.
+    List,
+    /// HyperLogLog.
+    Hyperloglog,
     /// Geo.
     Geo,
     /// Pub/sub.
@@ -108,6 +112,8 @@ impl Group {
             Group::Hash => "hash",
             Group::Set => "set",
             Group::SortedSet => "sorted-set",
+            Group::List => "list",
+            Group::Hyperloglog => "hyperloglog",
             Group::Geo => "geo",
             Group::Pubsub => "pubsub",
             Group::Transactions => "transactions",
@@ -123,6 +129,8 @@ impl Group {
             Group::Hash => Some("hash"),
             Group::Set => Some("set"),
             Group::SortedSet => Some("sortedset"),
+            Group::List => Some("list"),
+            Group::Hyperloglog => Some("hyperloglog"),
             Group::Geo => Some("geo"),
             Group::Pubsub => Some("pubsub"),
             Group::Transactions => Some("transaction"),

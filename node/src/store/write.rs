@@ -229,6 +229,8 @@ impl<'a> Write<'a> {
                 Value::Set(c) => c.created = created,
                 Value::Hash(c) => c.created = created,
                 Value::ZSet(c) => c.created = created,
+                Value::List(c) => c.created = created,
+                Value::Hll(c) => c.created = created,
                 Value::Str(_) => unreachable!("strings carry their stamp in the register"),
             }
         }
@@ -344,6 +346,22 @@ fn rebuild_value(v: &Value, dot: Dot, hlc: Hlc) -> Value {
                 data: z,
             }))
         }
+        Value::List(c) => {
+            let mut l = crdt::list::List::default();
+            let empty = crdt::list::List::default();
+            // Fresh positions at one level: a push never needs a deep position.
+            empty
+                .push_into(&mut l, false, c.data.iter().cloned(), dot, &mut ctx)
+                .expect("pushes onto an empty list are shallow");
+            Value::List(Box::new(Coll {
+                created: crdt::dotset::DotFun::one(dot, hlc),
+                data: l,
+            }))
+        }
+        Value::Hll(c) => Value::Hll(Box::new(Coll {
+            created: crdt::dotset::DotFun::one(dot, hlc),
+            data: crdt::hll::Hll::from_registers(dot, c.data.registers()),
+        })),
     }
 }
 
