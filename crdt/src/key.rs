@@ -95,6 +95,25 @@ impl<T: DotStore> Coll<T> {
         self.created.for_each_dot(&mut |d| dctx.insert(d));
     }
 
+    /// The delta of a write issued with `dot`: `data` (the element deltas, whose context
+    /// is `dctx`) with the creation stamps it must carry ([`Coll::carry_created`]); none
+    /// when the write creates the key (`fresh`).
+    #[must_use]
+    pub fn write_delta<D>(
+        &self,
+        fresh: bool,
+        dot: Dot,
+        data: D,
+        dctx: &mut CausalContext,
+    ) -> Coll<D> {
+        let created = if fresh {
+            DotFun::default()
+        } else {
+            self.carry_created(dot, dctx)
+        };
+        Coll { created, data }
+    }
+
     /// Creation stamps for the delta of a write (SADD, SREM, HSET, ZADD...) to this existing
     /// collection, issued with `dot`, once the element deltas have filled `dctx`.
     ///

@@ -11,7 +11,6 @@
 //! "string" and OBJECT ENCODING "raw", as in Redis.
 
 use bytes::Bytes;
-use crdt::dotset::DotFun;
 use crdt::hll::{Hll, Registers};
 use crdt::key::Coll;
 use crdt::{CausalContext, Kind, Value};
@@ -80,18 +79,7 @@ fn raise(w: &mut Write<'_>, key: &[u8], add: &Registers) -> Result<bool, Reply> 
         let Some(delta) = coll.data.raise_delta(add, dot, &mut cc) else {
             return Ok(false);
         };
-        let created = if fresh {
-            DotFun::default()
-        } else {
-            coll.carry_created(dot, &mut cc)
-        };
-        (
-            Coll {
-                created,
-                data: delta,
-            },
-            cc,
-        )
+        (coll.write_delta(fresh, dot, delta, &mut cc), cc)
     };
     w.emit_coll(key, creation, Value::Hll(Box::new(value)), cc);
     Ok(true)

@@ -19,7 +19,6 @@
 //! LSET, LREM, LTRIM O(N) in the worst case, as in Redis.
 
 use bytes::Bytes;
-use crdt::dotset::DotFun;
 use crdt::key::Coll;
 use crdt::list::{List, ListError};
 use crdt::{CausalContext, Dot, Kind, Value};
@@ -114,18 +113,7 @@ fn write_list(
         let mut delta = List::default();
         let mut cc = CausalContext::new();
         f(&coll.data, &mut delta, dot, &mut cc).map_err(|e| Reply::err(e.to_string()))?;
-        let created = if fresh {
-            DotFun::default()
-        } else {
-            coll.carry_created(dot, &mut cc)
-        };
-        (
-            Coll {
-                created,
-                data: delta,
-            },
-            cc,
-        )
+        (coll.write_delta(fresh, dot, delta, &mut cc), cc)
     };
     w.emit_coll(key, creation, Value::List(Box::new(value)), cc);
     if w.get(key).is_none() {

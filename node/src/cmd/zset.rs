@@ -34,7 +34,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use bytes::Bytes;
-use crdt::dotset::DotFun;
 use crdt::key::Coll;
 use crdt::zset::ZSet;
 use crdt::{CausalContext, Kind, Value};
@@ -334,18 +333,7 @@ pub(super) fn write_ops<M: AsRef<[u8]>>(
                 ZOp::Rem => coll.data.rem_into(&mut delta, m, &mut cc),
             }
         }
-        let created = if fresh {
-            DotFun::default()
-        } else {
-            coll.carry_created(dot, &mut cc)
-        };
-        (
-            Coll {
-                created,
-                data: delta,
-            },
-            cc,
-        )
+        (coll.write_delta(fresh, dot, delta, &mut cc), cc)
     };
     w.emit_coll(key, creation, Value::ZSet(Box::new(value)), cc);
     if w.get(key).is_none() {
