@@ -2,11 +2,12 @@
 """Side-by-side throughput and memory benchmark: `meridian server` vs Debian's redis-server.
 
 Usage:  bench/node_vs_redis.py [--meridian PATH] [--requests N] [--reps R] [--quick]
+                               [--tests set,get,...] [--no-memory]
 
 Both servers run on 127.0.0.1 with no persistence, pinned to CPU 0 (taskset) when the
 machine has 2+ cores; redis-benchmark runs pinned to CPU 1. Meridian's tokio runtime is
 limited to one worker thread so both servers get one core. For each command (SET GET INCR
-SADD HSET ZADD) and pipeline depth (-P 1, -P 16) the two servers are measured
+SADD HSET ZADD LPUSH LPOP; before LPOP the same number of LPUSHes fill the list) and pipeline depth (-P 1, -P 16) the two servers are measured
 alternately R times and the median run is reported: ops/s, p50 and p99 latency (ms) and
 the Meridian/Redis ops ratio. Then memory: 1M SETs of 16-byte keys and 64-byte values,
 RSS growth of each server, and the ratio. Prints a Markdown table.
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import time
 
-TESTS = ["set", "get", "incr", "sadd", "hset", "zadd"]
+TESTS = ["set", "get", "incr", "sadd", "hset", "zadd", "lpush", "lpop"]
 
 
 def free_port():
@@ -125,18 +126,22 @@ def main():
     ap.add_argument("--requests", type=int, default=300_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="tiny run to check the script works")
+    ap.add_argument("--tests", default=",".join(TESTS), help="comma-separated redis-benchmark tests")
+    ap.add_argument("--no-memory", action="store_true", help="skip the 1M-key memory measurement")
     a = ap.parse_args()
     if a.quick:
         a.requests, a.reps = 20_000, 1
     rows = []
     for pipeline in (1, 16):
         n = a.requests * (4 if pipeline > 1 else 1)
-        for test in TESTS:
+        for test in a.tests.split(","):
             res = {"redis": [], "meridian": []}
             for _ in range(a.reps):
                 for name in ("redis", "meridian"):
                     s = start_redis() if name == "redis" else start_meridian(a.meridian)
                     try:
+                        if test == "lpop":
+                            bench(s, "lpush", pipeline, n)  # something to pop (not reported)
                         res[name].append(bench(s, test, pipeline, n))
                     finally:
                         s.stop()
@@ -150,6 +155,8 @@ def main():
     for test, p, r, m, ratio in rows:
         print(f"| {test} | {p} | {r[0]:,.0f} | {m[0]:,.0f} | {ratio:.2f} | {r[1]:.3f} / {r[2]:.3f} | "
               f"{m[1]:.3f} / {m[2]:.3f} |")
+    if a.no_memory:
+        return
     n = 20_000 if a.quick else 1_000_000
     rb = memory(start_redis, n)
     mb = memory(lambda: start_meridian(a.meridian), n)
