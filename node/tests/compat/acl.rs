@@ -1,21 +1,12 @@
 //! ACL and AUTH: users, rules, descriptions and their errors (the connection stays
 //! the `default` user; texts that changed between Redis 7.0 and 7.2 use `@redis7.2`).
+//! Users get at most one single-command rule: redis-server 7.0 lists several in its
+//! command dict's (randomly seeded) order, so their order would differ run by run.
 
 pub const SCRIPT: &[&[&str]] = &[
     &["ACL", "DELUSER", "c1", "c2", "c3"],
     &[
-        "ACL",
-        "SETUSER",
-        "c1",
-        "on",
-        ">pw1",
-        ">pw2",
-        "~k*",
-        "%R~r*",
-        "&ch*",
-        "+@hash",
-        "+@string",
-        "+config|get",
+        "ACL", "SETUSER", "c1", "on", ">pw1", ">pw2", "~k*", "%R~r*", "&ch*", "+@hash", "+@string",
         "-append",
     ],
     &["ACL", "GETUSER", "c1"],
