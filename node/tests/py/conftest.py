@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 WORKSPACE = Path(__file__).resolve().parents[3]
 STARTUP_TIMEOUT = 10.0
@@ -58,3 +59,16 @@ def server():
     s = MeridianServer()
     yield s
     s.stop()
+
+
+def client(server, **kw) -> redis.Redis:
+    """A redis-py client of `server` (10 s socket timeout)."""
+    return redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=10, **kw)
+
+
+@pytest.fixture
+def r(server):
+    """A decoding client on an emptied database 0."""
+    c = client(server, decode_responses=True)
+    c.flushdb()
+    return c

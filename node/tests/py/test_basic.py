@@ -6,11 +6,7 @@ import time
 import pytest
 import redis
 
-from conftest import MeridianServer
-
-
-def client(server, **kw) -> redis.Redis:
-    return redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=10, **kw)
+from conftest import MeridianServer, client
 
 
 def test_ping_echo(server):

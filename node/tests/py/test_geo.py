@@ -2,10 +2,7 @@
 
 import pytest
 import redis
-
-
-def client(server, **kw) -> redis.Redis:
-    return redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=10, **kw)
+from conftest import client
 
 
 @pytest.fixture

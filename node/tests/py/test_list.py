@@ -10,18 +10,7 @@ import time
 import pytest
 import redis
 
-from conftest import free_port
-
-
-def client(server, **kw) -> redis.Redis:
-    return redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=10, **kw)
-
-
-@pytest.fixture
-def r(server):
-    c = client(server, decode_responses=True)
-    c.flushdb()
-    return c
+from conftest import client, free_port, r  # noqa: F401 (r is a fixture)
 
 
 def test_list_basics(r):

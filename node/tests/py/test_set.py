@@ -2,17 +2,7 @@
 
 import pytest
 import redis
-
-
-def client(server, **kw) -> redis.Redis:
-    return redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=10, **kw)
-
-
-@pytest.fixture
-def r(server):
-    c = client(server, decode_responses=True)
-    c.flushdb()
-    return c
+from conftest import client, r  # noqa: F401 (r is a fixture)
 
 
 def test_add_remove_members(r):
