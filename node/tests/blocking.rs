@@ -10,7 +10,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{read_exact, read_to_close, roundtrip, send, Server, TIMEOUT};
+use common::{
+    blocked_clients, bulk, read_exact, read_to_close, roundtrip, send, spawn, wait_blocked, Server,
+};
 use redis::{cmd, Connection, FromRedisValue, Value};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -39,17 +41,6 @@ fn v(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-/// INFO clients `blocked_clients`.
-fn blocked_clients(c: &mut Connection) -> i64 {
-    let info: String = q(c, &["INFO", "clients"]);
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .expect("blocked_clients")
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// INFO commandstats `calls` of a command.
 fn calls(c: &mut Connection, name: &str) -> i64 {
     let info: String = q(c, &["INFO", "commandstats"]);
@@ -58,32 +49,6 @@ fn calls(c: &mut Connection, name: &str) -> i64 {
         .find_map(|l| l.strip_prefix(prefix.as_str()))
         .map(|rest| rest.split(',').next().unwrap().parse().unwrap())
         .unwrap_or(0)
-}
-
-/// Waits (bounded) until `n` clients are blocked.
-fn wait_blocked(c: &mut Connection, n: i64) {
-    let deadline = Instant::now() + TIMEOUT;
-    while blocked_clients(c) != n {
-        assert!(Instant::now() < deadline, "never saw {n} blocked clients");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Runs a command on its own connection in a thread.
-fn spawn(server: &Server, args: &[&str]) -> thread::JoinHandle<Result<Value, String>> {
-    let mut c = server.redis();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    thread::spawn(move || {
-        let mut k = cmd(&args[0]);
-        for a in &args[1..] {
-            k.arg(a);
-        }
-        k.query::<Value>(&mut c).map_err(|e| e.to_string())
-    })
-}
-
-fn bulk(s: &str) -> Value {
-    Value::BulkString(s.as_bytes().to_vec())
 }
 
 fn triple(key: &str, member: &str, score: &str) -> Value {

@@ -6,7 +6,7 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{assert_err, q, Server, TIMEOUT, WRONGTYPE};
+use common::{assert_err, blocked_clients, bulk, q, spawn, wait_blocked, Server, WRONGTYPE};
 use redis::{cmd, Connection, Value};
 
 fn v(items: &[&str]) -> Vec<String> {
@@ -15,40 +15,6 @@ fn v(items: &[&str]) -> Vec<String> {
 
 fn all(c: &mut Connection, key: &str) -> Vec<String> {
     q(c, &["LRANGE", key, "0", "-1"])
-}
-
-fn blocked_clients(c: &mut Connection) -> i64 {
-    let info: String = q(c, &["INFO", "clients"]);
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .expect("blocked_clients")
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-fn wait_blocked(c: &mut Connection, n: i64) {
-    let deadline = Instant::now() + TIMEOUT;
-    while blocked_clients(c) != n {
-        assert!(Instant::now() < deadline, "never saw {n} blocked clients");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn spawn(server: &Server, args: &[&str]) -> thread::JoinHandle<Result<Value, String>> {
-    let mut c = server.redis();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    thread::spawn(move || {
-        let mut k = cmd(&args[0]);
-        for a in &args[1..] {
-            k.arg(a);
-        }
-        k.query::<Value>(&mut c).map_err(|e| e.to_string())
-    })
-}
-
-fn bulk(s: &str) -> Value {
-    Value::BulkString(s.as_bytes().to_vec())
 }
 
 #[test]

@@ -242,3 +242,44 @@ pub fn call(s: &mut TcpStream, args: &[&str]) -> String {
     send(s, &encode(args));
     read_reply(s)
 }
+
+/// INFO clients `blocked_clients`.
+pub fn blocked_clients(c: &mut redis::Connection) -> i64 {
+    let info: String = q(c, &["INFO", "clients"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .expect("blocked_clients")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits (bounded) until `n` clients are blocked.
+pub fn wait_blocked(c: &mut redis::Connection, n: i64) {
+    let deadline = Instant::now() + TIMEOUT;
+    while blocked_clients(c) != n {
+        assert!(Instant::now() < deadline, "never saw {n} blocked clients");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs a command on its own connection in a thread.
+pub fn spawn(
+    server: &Server,
+    args: &[&str],
+) -> std::thread::JoinHandle<Result<redis::Value, String>> {
+    let mut c = server.redis();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    std::thread::spawn(move || {
+        let mut k = redis::cmd(&args[0]);
+        for a in &args[1..] {
+            k.arg(a);
+        }
+        k.query::<redis::Value>(&mut c).map_err(|e| e.to_string())
+    })
+}
+
+/// A bulk-string reply value.
+pub fn bulk(s: &str) -> redis::Value {
+    redis::Value::BulkString(s.as_bytes().to_vec())
+}
