@@ -37,6 +37,11 @@ pub enum Msg {
         replication_id: u64,
         /// Sender's applied version vector (what it needs from here is everything beyond).
         applied: VersionVector,
+        /// Per region, the highest dot the sender's data holds where that is above
+        /// `applied` (snapshot state merged before its ops arrived); empty when none is.
+        /// A region that lost its history learns from it which of its sequence numbers
+        /// were used by its earlier incarnation and must never be issued again.
+        seen: VersionVector,
     },
     /// A batch of ops, in the sender's log order (which is a causal order).
     Ops(Vec<LogEntry>),
@@ -49,6 +54,21 @@ pub enum Msg {
     SnapshotChunk(Vec<(u8, Vec<u8>, Vec<u8>)>),
     /// End of a full resync; deltas after `SnapshotBegin`'s context follow as `Ops`.
     SnapshotEnd,
+    /// The sender abandoned the open full resync without finishing it (its state moved
+    /// under it and it cannot restart at once); the receiver closes it without merging
+    /// its context, so it is free to send its own snapshots again.
+    SnapshotAbort,
+    /// The origin region marked its sequence numbers up to `to_seq` as seen although no
+    /// region applied their ops: orphans of an incarnation that lost its history, whose
+    /// effects some regions merged from snapshots (partially, and removals cannot be
+    /// undone by a merge). Every region then sends its full state to every peer once,
+    /// so the union of those effects reaches everyone.
+    Adopted {
+        /// The region whose sequence numbers were adopted.
+        origin: RegionId,
+        /// The last adopted sequence number.
+        to_seq: u64,
+    },
     /// What the sender has applied and made durable (drives WAIT, lag, trimming, GC).
     Ack {
         /// Applied version vector.

@@ -172,11 +172,14 @@ impl From<Msg> for pb::Envelope {
                 region,
                 replication_id,
                 applied,
+                seen,
             } => Body::Hello(pb::Hello {
                 version,
                 region: region.into(),
                 replication_id,
                 applied: Some(vv_to_pb(&applied)),
+                // Omitted when empty: the encoding stays that of builds without it.
+                seen: (!seen.is_empty()).then(|| vv_to_pb(&seen)),
             }),
             Msg::Ops(entries) => Body::Ops(pb::Ops {
                 entries: entries
@@ -203,6 +206,11 @@ impl From<Msg> for pb::Envelope {
                     .collect(),
             }),
             Msg::SnapshotEnd => Body::SnapshotEnd(pb::SnapshotEnd {}),
+            Msg::SnapshotAbort => Body::SnapshotAbort(pb::SnapshotAbort {}),
+            Msg::Adopted { origin, to_seq } => Body::Adopted(pb::Adopted {
+                origin: origin.into(),
+                to_seq,
+            }),
             Msg::Ack { applied, durable } => Body::Ack(pb::Ack {
                 applied: Some(vv_to_pb(&applied)),
                 durable: Some(vv_to_pb(&durable)),
@@ -323,6 +331,7 @@ impl TryFrom<pb::Envelope> for Msg {
                 region: region("hello region", h.region)?,
                 replication_id: h.replication_id,
                 applied: vv_from_pb("hello applied", h.applied)?,
+                seen: vv_from_pb("hello seen", h.seen)?,
             },
             Body::Ops(o) => {
                 check_count("ops entries", o.entries.len(), MAX_BATCH_ENTRIES)?;
@@ -358,6 +367,11 @@ impl TryFrom<pb::Envelope> for Msg {
                 Msg::SnapshotChunk(out)
             }
             Body::SnapshotEnd(pb::SnapshotEnd {}) => Msg::SnapshotEnd,
+            Body::SnapshotAbort(pb::SnapshotAbort {}) => Msg::SnapshotAbort,
+            Body::Adopted(a) => Msg::Adopted {
+                origin: region("adopted origin", a.origin)?,
+                to_seq: seq("adopted seq", a.to_seq)?,
+            },
             Body::Ack(a) => Msg::Ack {
                 applied: vv_from_pb("ack applied", a.applied)?,
                 durable: vv_from_pb("ack durable", a.durable)?,

@@ -85,6 +85,7 @@ fn hello(region: u8) -> Msg {
         region,
         replication_id: 42 + u64::from(region),
         applied: VersionVector::from_pairs([(1, 3), (2, 5)]),
+        seen: VersionVector::new(),
     }
 }
 

@@ -14,16 +14,20 @@
 //!
 //! The targeted tests below script one scenario each.
 //!
-//! Known open failures outside the default range (0..1,000), as of this writing:
-//! - no quiescence — seeds 2066, 2355, 10196, 18461. A region that crashed without
-//!   persistence while it was sending a snapshot left merged keys holding effects of its
-//!   ops that no region ever applied; after its restart every region waits for those
-//!   ops ("recovering", writes refused) and they never come. Starting a snapshot before
-//!   own ops are durable (see `try_start_full`) fixes 2066/2355 but exposes the same
-//!   wait at seeds 337 and 2688. A fix needs those orphaned effects to be either adopted
-//!   by every region consistently or rolled back.
-//! - keyspace metadata differs (observable values equal) — seed 8447: a hidden (type
-//!   conflict loser) sorted-set slot holding only counter floors survives in one region.
+//! Known open failures, as of this writing (a sweep of seeds 0..30,000 fails only this):
+//! - keyspace states differ — seed 19722. A region without persistence crashed while
+//!   sending a snapshot; the chunks some regions had merged held effects of its last ops
+//!   (11 of them), which no region ever applied. Its new incarnation adopts those
+//!   sequence numbers (`adopt_orphans`: without that, every region refused writes
+//!   forever) and every region then sends its full state to every peer (`Msg::Adopted`),
+//!   which makes observed-remove effects converge. A counter increment among the
+//!   orphans does not: a region whose context already covers the adopted dot refuses
+//!   the entry while the region holding it keeps it. Converging here needs the holders'
+//!   states exchanged before the adopted context is merged anywhere, or a region that
+//!   holds orphaned effects rebuilding its state from a peer.
+//!   (Seed 8447, a metadata-only difference listed here before, passes since the
+//!   snapshot-abort change altered its timing; the underlying cause — a hidden sorted-set
+//!   slot holding only counter floors — was not fixed directly.)
 
 #[path = "../../crdt/tests/common/server.rs"]
 #[allow(dead_code)]
@@ -340,6 +344,41 @@ fn seed_7574_floored_counter_entries_are_dropped() {
     must_pass(7574);
 }
 
+/// Two regions each held the other's abandoned snapshot open (the sender had restarted
+/// it after merging a third region's snapshot but could not begin again while it was
+/// receiving one): neither could send its own snapshot again and nothing converged. A
+/// sender now closes the peer's open snapshot with `SnapshotAbort` when it abandons it.
+#[test]
+fn seed_2066_abandoned_snapshots_are_aborted() {
+    must_pass(2066);
+}
+
+/// A region without persistence crashed while sending a snapshot and restarted with an
+/// empty state; the merged chunks held effects of its own ops 1:2 and 1:3 that no region
+/// applied, so every region (itself included) waited for them forever with writes
+/// refused. The origin now adopts such orphaned sequence numbers once it has recovered.
+#[test]
+fn seed_18461_orphaned_own_dots_are_adopted() {
+    must_pass(18461);
+}
+
+/// A recovering region joined every hello a peer's incarnation sent; the peer had
+/// applied an op, restarted from durable state without it (same incarnation), and no
+/// region held the op any more: the recovering region waited for it forever. The latest
+/// hello of a peer now replaces its earlier ones.
+#[test]
+fn seed_506_recovery_takes_the_latest_hello() {
+    must_pass(506);
+}
+
+/// Duplicated batches held while another peer's snapshot was open counted twice against
+/// the held-ops bound and closed the link. Duplicates of held or applied entries are now
+/// dropped.
+#[test]
+fn seed_3282_duplicates_do_not_count_as_held_ops() {
+    must_pass(3282);
+}
+
 /// With persistence, a region sent snapshot chunks read after its own op 2:103 was
 /// applied but before it was durable, then crashed and restarted from durable state
 /// (2:102): the receiver held effects of 2:103 that would never come. Chunks are now
@@ -542,6 +581,7 @@ fn duplicate_and_old_hello_are_harmless() {
         region: 1,
         replication_id: r2.repl.status(&r2.data).peers[0].replication_id.unwrap(),
         applied: VersionVector::new(),
+        seen: VersionVector::new(),
     };
     r2.repl.on_message(1, old.clone(), &mut r2.data);
     r2.repl.on_message(1, old, &mut r2.data);
@@ -560,6 +600,7 @@ fn duplicate_and_old_hello_are_harmless() {
         region: 1,
         replication_id: 1,
         applied: VersionVector::new(),
+        seen: VersionVector::new(),
     };
     r2.repl.on_message(1, foreign, &mut r2.data);
     let mut closed = false;

@@ -82,6 +82,17 @@ fn samples() -> Vec<(&'static str, Msg)> {
                 region: 2,
                 replication_id: 0x0123_4567_89ab_cdef,
                 applied: vv(&[(1, 42), (2, 7), (255, 1)]),
+                seen: VersionVector::new(),
+            },
+        ),
+        (
+            "hello_seen",
+            Msg::Hello {
+                version: PROTOCOL_VERSION,
+                region: 3,
+                replication_id: 7,
+                applied: vv(&[(1, 42), (3, 9)]),
+                seen: vv(&[(1, 50)]),
             },
         ),
         (
@@ -111,6 +122,14 @@ fn samples() -> Vec<(&'static str, Msg)> {
             ]),
         ),
         ("snapshot_end", Msg::SnapshotEnd),
+        ("snapshot_abort", Msg::SnapshotAbort),
+        (
+            "adopted",
+            Msg::Adopted {
+                origin: 4,
+                to_seq: 81,
+            },
+        ),
         (
             "ack",
             Msg::Ack {
@@ -346,13 +365,14 @@ fn arb_bytes() -> impl Strategy<Value = Vec<u8>> {
 
 fn arb_msg() -> impl Strategy<Value = Msg> {
     prop_oneof![
-        (any::<u32>(), 1u8..=255, any::<u64>(), arb_vv()).prop_map(
-            |(version, region, replication_id, applied)| {
+        (any::<u32>(), 1u8..=255, any::<u64>(), arb_vv(), arb_vv()).prop_map(
+            |(version, region, replication_id, applied, seen)| {
                 Msg::Hello {
                     version,
                     region,
                     replication_id,
                     applied,
+                    seen,
                 }
             }
         ),
@@ -382,6 +402,9 @@ fn arb_msg() -> impl Strategy<Value = Msg> {
         prop::collection::vec((any::<u8>(), arb_bytes(), arb_bytes()), 0..10)
             .prop_map(Msg::SnapshotChunk),
         Just(Msg::SnapshotEnd),
+        Just(Msg::SnapshotAbort),
+        (1u8..=255, 1u64..=crdt::dot::SEQ_MAX)
+            .prop_map(|(origin, to_seq)| Msg::Adopted { origin, to_seq }),
         (arb_vv(), arb_vv()).prop_map(|(applied, durable)| Msg::Ack { applied, durable }),
         any::<u64>().prop_map(|now_ms| Msg::Heartbeat { now_ms }),
         (1u8..=255, arb_bytes(), arb_bytes(), any::<bool>()).prop_map(

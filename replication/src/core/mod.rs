@@ -110,7 +110,9 @@
 //! does not start one towards another peer; when its floor rises at the end, sessions it
 //! can no longer serve restart with a snapshot of their own. Snapshot messages are only
 //! valid on the connection they were sent on (QUIC streams are connection-scoped); a
-//! stray chunk or end closes the link.
+//! stray chunk or end closes the link. A sender that abandons an open snapshot (its own
+//! state jumped under it) and cannot begin a new one at once sends `SnapshotAbort`, so
+//! the receiver is not left holding a snapshot open that blocks its own snapshots.
 //!
 //! ## Restarts
 //!
@@ -121,7 +123,20 @@
 //! old ops included), so no sequence number is reused and nothing a peer considered
 //! stable is written concurrently. A peer that itself lost its history meanwhile (a hello
 //! with a new replication id) replaces what its earlier incarnation said: ops only it
-//! held are gone, and waiting for them would keep the region read-only for good.
+//! held are gone, and waiting for them would keep the region read-only for good. The
+//! same holds within one incarnation: the latest hello of a peer replaces earlier ones.
+//!
+//! ## Orphaned effects
+//!
+//! A region without persistence that crashes while sending a snapshot may have shipped
+//! effects of its own last ops that no region applied: they are lost, but their effects
+//! sit in some regions' state as taint that would never clear. Hellos carry `seen` (the
+//! merged dots above `applied`), so the origin's new incarnation learns which of its
+//! sequence numbers were used. Once recovered it adopts them (marks them seen, issues its
+//! next op after them, raises its log floor so peers get a full resync from it) and
+//! announces `Adopted`; every region then sends its full state to every peer once, so
+//! the partial effects spread. Removals and additions of observed-remove types converge
+//! this way; a counter increment among the orphans can still differ (sim seed 19722).
 
 pub mod config;
 pub mod data;

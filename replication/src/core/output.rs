@@ -78,6 +78,20 @@ pub enum Event {
         /// The peer.
         peer: RegionId,
     },
+    /// A peer abandoned the snapshot it was sending (it sends a new one later).
+    SnapshotAborted {
+        /// The peer.
+        peer: RegionId,
+    },
+    /// Effects of own ops of a lost incarnation that no region applied were found in
+    /// merged state: their sequence numbers are marked seen (never issued again) and
+    /// peers get a full resync.
+    OrphansAdopted {
+        /// First adopted sequence number.
+        from_seq: u64,
+        /// Last adopted sequence number.
+        to_seq: u64,
+    },
     /// A peer came back with a new replication id: it lost its history.
     PeerHistoryLost {
         /// The peer.

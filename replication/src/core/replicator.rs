@@ -58,6 +58,8 @@ struct Session {
     /// `inflight_bytes_max`, which the sender's own in-flight bound keeps us under).
     held: VecDeque<LogEntry>,
     held_bytes: u64,
+    /// Per origin, the last seq among `held` (a duplicate of a held entry is dropped).
+    held_top: VersionVector,
     /// Entries sent and not yet acknowledged: (origin, last seq, bytes).
     inflight: VecDeque<(RegionId, u64, u64)>,
     inflight_bytes: u64,
@@ -121,6 +123,15 @@ pub struct Replicator<L: OpLog = MemLog> {
     /// the process and is recomputed from the data before writes or GC may resume.
     rescan_taint: bool,
     own_last_seq: u64,
+    /// The highest own dot peers' hellos report holding (see `adopt_orphans`).
+    orphan_top: u64,
+    /// Own sequence numbers adopted up to here (announced to peers that lack them).
+    adopted_own: u64,
+    /// Per origin, the highest adoption announced to this region.
+    adopted_seen: VersionVector,
+    /// Peers owed a full snapshot of this region's state after an adoption (see
+    /// [`Msg::Adopted`]); cleared once one was sent completely.
+    owed_full: std::collections::BTreeSet<RegionId>,
     last_gc_ms: u64,
     last_stable: Option<VersionVector>,
 }
@@ -151,6 +162,10 @@ impl<L: OpLog> Replicator<L> {
             taint: VersionVector::new(),
             rescan_taint,
             own_last_seq,
+            orphan_top: 0,
+            adopted_own: 0,
+            adopted_seen: VersionVector::new(),
+            owed_full: Default::default(),
             last_gc_ms: 0,
             last_stable: None,
         })
@@ -271,6 +286,7 @@ impl<L: OpLog> Replicator<L> {
             incoming: None,
             held: VecDeque::new(),
             held_bytes: 0,
+            held_top: VersionVector::new(),
             inflight: VecDeque::new(),
             inflight_bytes: 0,
             last_heard_ms: self.now_ms,
@@ -279,11 +295,20 @@ impl<L: OpLog> Replicator<L> {
             last_ack: None,
             recv_bytes_since_ack: 0,
         });
+        self.rescan_taint(data);
+        let applied = data.applied();
+        let seen = VersionVector::from_pairs(
+            self.taint
+                .iter()
+                .filter(|&(r, n)| n > applied.get(r))
+                .collect::<Vec<_>>(),
+        );
         let hello = Msg::Hello {
             version: PROTOCOL_VERSION,
             region: self.cfg.region,
             replication_id: self.cfg.replication_id,
-            applied: data.applied(),
+            applied,
+            seen,
         };
         self.send(peer, hello);
     }
@@ -325,11 +350,19 @@ impl<L: OpLog> Replicator<L> {
                 region,
                 replication_id,
                 applied,
-            } => self.on_hello(peer, version, region, replication_id, applied, data),
+                seen,
+            } => self
+                .on_hello(peer, version, region, replication_id, applied, data)
+                .and_then(|()| self.note_seen(&seen)),
             Msg::Ops(entries) => self.on_ops(peer, entries, data),
             Msg::SnapshotBegin { ctx } => self.on_snapshot_begin(peer, ctx),
             Msg::SnapshotChunk(keys) => self.on_snapshot_chunk(peer, keys, data),
             Msg::SnapshotEnd => self.on_snapshot_end(peer, data),
+            Msg::SnapshotAbort => {
+                self.on_snapshot_abort(peer, data);
+                Ok(())
+            }
+            Msg::Adopted { origin, to_seq } => self.on_adopted(origin, to_seq, data),
             Msg::Ack { applied, durable } => {
                 self.on_ack(peer, applied, durable, data);
                 Ok(())
@@ -385,6 +418,7 @@ impl<L: OpLog> Replicator<L> {
                 link: peer,
             });
         }
+
         let p = self.peers.get_mut(&peer).expect("checked");
         let s = p.session.as_mut().expect("checked");
         if let Some(first) = s.hello_id {
@@ -416,17 +450,62 @@ impl<L: OpLog> Replicator<L> {
             });
         }
         if let Some(h) = self.recovery.as_mut() {
-            // What an earlier incarnation of the peer had is void once it lost its
-            // history: ops only it held are gone for good, and waiting for them would
-            // keep this region read-only forever.
-            match h.get_mut(&peer) {
-                Some((id, v)) if *id == replication_id => v.join(&applied),
-                _ => {
-                    h.insert(peer, (replication_id, applied.clone()));
-                }
-            }
+            // The latest hello replaces what an earlier session of the peer said: ops it
+            // held then and no longer holds (an earlier incarnation that lost its
+            // history, or a restart from durable state that lost the ops applied after
+            // it) are gone from there, and waiting for them would keep this region
+            // read-only forever (sim seed 506). Any other region that holds them says
+            // so in its own hello.
+            h.insert(peer, (replication_id, applied.clone()));
+        }
+        if self.adopted_own > applied.get(self.cfg.region) {
+            let (origin, to_seq) = (self.cfg.region, self.adopted_own);
+            self.send(peer, Msg::Adopted { origin, to_seq });
         }
         self.start_stream(peer, data);
+        Ok(())
+    }
+
+    /// A valid hello's `seen`: only this region issues its dots, so any of them the peer
+    /// holds above what this region applied was issued by an incarnation that lost its
+    /// history (see `adopt_orphans`).
+    fn note_seen(&mut self, seen: &VersionVector) -> Result<(), ProtocolError> {
+        let own = seen.get(self.cfg.region);
+        if own > crdt::dot::SEQ_MAX {
+            return Err(ProtocolError::BadRange {
+                origin: self.cfg.region,
+                first_seq: own,
+                last_seq: own,
+            });
+        }
+        self.orphan_top = self.orphan_top.max(own);
+        Ok(())
+    }
+
+    /// An origin adopted orphaned sequence numbers: send this region's full state to
+    /// every peer once (see [`Msg::Adopted`]).
+    fn on_adopted(
+        &mut self,
+        origin: RegionId,
+        to_seq: u64,
+        data: &dyn Data,
+    ) -> Result<(), ProtocolError> {
+        if !self.known_origin(origin) {
+            return Err(ProtocolError::UnknownOrigin(origin));
+        }
+        if origin == self.cfg.region || to_seq <= self.adopted_seen.get(origin) {
+            return Ok(());
+        }
+        self.adopted_seen.raise(origin, to_seq);
+        self.owed_full = self.peers.keys().copied().collect();
+        let ids: Vec<RegionId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let Some(s) = self.session(id) else { continue };
+            if matches!(s.send, SendState::Streaming { .. }) {
+                s.send = SendState::FullPending;
+                self.try_start_full(id, data);
+            }
+        }
         Ok(())
     }
 
@@ -439,7 +518,7 @@ impl<L: OpLog> Replicator<L> {
             .collect();
         let s = self.peers.get_mut(&peer).and_then(|p| p.session.as_mut());
         let Some(s) = s else { return };
-        if floor.leq(&s.known) {
+        if floor.leq(&s.known) && !self.owed_full.contains(&peer) {
             let cursor = regions
                 .iter()
                 .filter_map(|&r| self.log.first_after(r, s.known.get(r)))
@@ -475,12 +554,6 @@ impl<L: OpLog> Replicator<L> {
         if self.receiving_snapshot() || !self.own_ops_durable(data) {
             return; // retried on tick (an incoming snapshot's end raises the floor)
         }
-        // Known gap (sim seed 2066): refusing while own ops are not durable can leave the
-        // peer with an abandoned (restarted) snapshot of ours open, which blocks its own
-        // snapshots; if one of those is what this region is receiving meanwhile, neither
-        // ever starts again. Starting at once (dropping the durability test above; the
-        // begin then waits for durability through `begin_need`) fixes it, but changes
-        // timings so that seed 337 meets the open lost-history ghost problem.
         let begin_need = (!self.own_ops_durable(data)).then(|| data.applied().get(self.cfg.region));
         let log_pos = self.log.end();
         let Some(s) = self.session(peer) else { return };
@@ -521,12 +594,19 @@ impl<L: OpLog> Replicator<L> {
         }
         let busy = self.receiving_snapshot();
         let hold_max = 2 * self.cfg.inflight_bytes_max as u64;
+        let applied = data.applied();
         let s = self.session(peer).expect("checked");
         if busy || !s.held.is_empty() {
             // Another peer's snapshot is open: its context is not ours yet, and an op it
             // covers applied now could be resurrected or lost by its chunks. Hold these
-            // entries (the sender stops at its in-flight bound since acks do not move).
+            // entries (the sender stops at its in-flight bound since acks do not move);
+            // duplicates of applied or held entries are dropped, they do not count.
             for e in entries {
+                let top = applied.get(e.origin).max(s.held_top.get(e.origin));
+                if e.last_seq <= top {
+                    continue;
+                }
+                s.held_top.raise(e.origin, e.last_seq);
                 s.held_bytes += e.op.len() as u64;
                 s.held.push_back(e);
             }
@@ -558,6 +638,7 @@ impl<L: OpLog> Replicator<L> {
             }
             let entries: Vec<LogEntry> = std::mem::take(&mut s.held).into();
             s.held_bytes = 0;
+            s.held_top = VersionVector::new();
             if let Err(e) = self.apply_entries(id, entries, data) {
                 self.close(id, CloseReason::Protocol(e));
             }
@@ -785,15 +866,26 @@ impl<L: OpLog> Replicator<L> {
         let ids: Vec<RegionId> = self.peers.keys().copied().collect();
         for id in ids {
             if let Some(s) = self.session(id) {
-                let restart = match &s.send {
-                    SendState::Streaming { .. } => !floor.leq(&s.known),
-                    SendState::Snapshot { .. } => true,
-                    _ => false,
+                let (restart, begun) = match &s.send {
+                    SendState::Streaming { .. } => (!floor.leq(&s.known), false),
+                    SendState::Snapshot { begin_need, .. } => (true, begin_need.is_none()),
+                    _ => (false, false),
                 };
                 if restart {
                     s.send = SendState::FullPending;
                 }
-                if matches!(s.send, SendState::FullPending) {
+                if begun {
+                    // Close the peer's open snapshot now: if ours cannot restart at once
+                    // (this region is receiving another, or own ops wait for durability),
+                    // a snapshot left open there would block the peer's own snapshots
+                    // and hold its ops — two regions each holding the other's abandoned
+                    // snapshot open never start again (sim seeds 2066, 2355).
+                    self.send(id, Msg::SnapshotAbort);
+                }
+                if self
+                    .session(id)
+                    .is_some_and(|s| matches!(s.send, SendState::FullPending))
+                {
                     self.try_start_full(id, data);
                 }
             }
@@ -802,6 +894,30 @@ impl<L: OpLog> Replicator<L> {
         self.check_recovery(data);
         self.send_ack(peer, data);
         Ok(())
+    }
+
+    /// The peer abandoned its open snapshot: close it without merging its context. Keys
+    /// merged so far stay (their dots are in the taint until the ops that made them are
+    /// applied, as for any snapshot); the next `SnapshotBegin` merges every key again.
+    fn on_snapshot_abort(&mut self, peer: RegionId, data: &mut dyn Data) {
+        let Some(s) = self.session(peer) else { return };
+        if s.incoming.take().is_none() {
+            return; // nothing open (an abort may follow a begin that was replaced)
+        }
+        self.event(Event::SnapshotAborted { peer });
+        // Like the end of a snapshot, minus the merge: snapshots this region deferred
+        // while receiving can start, and ops held meanwhile apply.
+        let ids: Vec<RegionId> = self.peers.keys().copied().collect();
+        for id in ids {
+            if self
+                .session(id)
+                .is_some_and(|s| matches!(s.send, SendState::FullPending))
+            {
+                self.try_start_full(id, data);
+            }
+        }
+        self.release_held(data);
+        self.check_recovery(data);
     }
 
     fn on_ack(
@@ -871,6 +987,60 @@ impl<L: OpLog> Replicator<L> {
         if want.leq(&data.applied()) {
             self.recovery = None;
             self.event(Event::Recovered);
+        }
+    }
+
+    /// Adopts orphaned own dots. After this region lost its history (or restarted from
+    /// tainted state), it or a peer (its hello's `seen` says so) may hold, merged from a
+    /// snapshot, effects of its own earlier ops that no region applied: the incarnation
+    /// that issued them died before any op left, and every peer's hello — which
+    /// recovery waited for — was below them. No
+    /// region will ever send those ops, so the taint they cause never clears and writes
+    /// would be refused everywhere forever (sim seed 18461). Only this region issues its
+    /// dots, so it alone decides: it marks them seen (their effects, wherever a snapshot
+    /// carried them, are kept where its own state has them and removed elsewhere by the
+    /// full resync its raised log floor now forces on every peer), and its next op
+    /// follows them, so a sequence number is never issued twice.
+    fn adopt_orphans(&mut self, data: &mut dyn Data) {
+        let r = self.cfg.region;
+        if self.recovery.is_some() || self.rescan_taint || self.receiving_snapshot() {
+            return;
+        }
+        let top = self.taint.get(r).max(self.orphan_top);
+        let applied = data.applied().get(r);
+        if top <= applied || applied < self.own_last_seq {
+            return;
+        }
+        let dots = (applied + 1..=top).map(|seq| Dot::new(r, seq));
+        data.merge_ctx(&CausalContext::from_dots(dots));
+        self.own_last_seq = top;
+        self.log.raise_floor(&VersionVector::from_pairs([(r, top)]));
+        self.last_stable = None;
+        self.event(Event::OrphansAdopted {
+            from_seq: applied + 1,
+            to_seq: top,
+        });
+        self.adopted_own = top;
+        let ids: Vec<RegionId> = self.peers.keys().copied().collect();
+        for &id in &ids {
+            if self.session(id).is_some_and(|s| s.hello_id.is_some()) {
+                self.send(
+                    id,
+                    Msg::Adopted {
+                        origin: r,
+                        to_seq: top,
+                    },
+                );
+            }
+        }
+        let floor = self.log.floor();
+        let ids: Vec<RegionId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let Some(s) = self.session(id) else { continue };
+            if matches!(s.send, SendState::Streaming { .. }) && !floor.leq(&s.known) {
+                s.send = SendState::FullPending;
+                self.try_start_full(id, data);
+            }
         }
     }
 
@@ -979,6 +1149,7 @@ impl<L: OpLog> Replicator<L> {
     pub fn on_tick(&mut self, now_ms: u64, data: &mut dyn Data) {
         self.now_ms = self.now_ms.max(now_ms);
         self.rescan_taint(data);
+        self.adopt_orphans(data);
         self.clear_taint(data);
         let now = self.now_ms;
         let ids: Vec<RegionId> = self.peers.keys().copied().collect();
@@ -1093,6 +1264,7 @@ impl<L: OpLog> Replicator<L> {
                         self.send(peer, Msg::SnapshotChunk(chunk));
                     }
                     self.send(peer, Msg::SnapshotEnd);
+                    self.owed_full.remove(&peer);
                     self.event(Event::FullResyncSent { peer });
                     self.pump_ops(peer, true);
                     return;

@@ -274,12 +274,21 @@ impl World {
         let seq = op.dot.seq();
         if let Some(old) = self.issued.get(&(id, seq)) {
             if *old != bytes {
-                // Reusing a lost op's number is fine only if nobody holds the lost op.
+                // Reusing a lost op's number is fine only if nobody holds the lost op,
+                // nor effects of it (merged from a snapshot before the op arrived).
                 for o in &self.regions {
                     let held = o.id != id && o.alive && o.data.ks.applied().get(id) >= seq;
                     assert!(
                         !held,
                         "region {id} reused seq {seq}, but region {} holds the old op",
+                        o.id
+                    );
+                    let effects = o.id != id
+                        && o.alive
+                        && replication::core::data::keyspace_max_dots(&o.data.ks).get(id) >= seq;
+                    assert!(
+                        !effects,
+                        "region {id} reused seq {seq}, but region {} holds effects of the old op",
                         o.id
                     );
                 }
@@ -643,6 +652,8 @@ impl World {
                         | Msg::SnapshotBegin { .. }
                         | Msg::SnapshotChunk(_)
                         | Msg::SnapshotEnd
+                        | Msg::SnapshotAbort
+                        | Msg::Adopted { .. }
                 )
             })
             .count()
@@ -839,6 +850,8 @@ pub fn describe(m: &Msg) -> String {
         Msg::SnapshotBegin { ctx } => format!("SnapshotBegin {:?}", ctx.vv()),
         Msg::SnapshotChunk(k) => format!("SnapshotChunk[{}]", k.len()),
         Msg::SnapshotEnd => "SnapshotEnd".into(),
+        Msg::SnapshotAbort => "SnapshotAbort".into(),
+        Msg::Adopted { origin, to_seq } => format!("Adopted {origin}:{to_seq}"),
         Msg::Ack { applied, durable } => format!("Ack {applied:?} durable {durable:?}"),
         Msg::Heartbeat { now_ms } => format!("Heartbeat {now_ms}"),
         Msg::Publish { .. } => "Publish".into(),
