@@ -101,4 +101,24 @@ pub enum Event {
     },
     /// A region that lost its history caught up: local writes are allowed again.
     Recovered,
+    /// A peer region was added at run time.
+    PeerAdded {
+        /// The new peer.
+        peer: RegionId,
+    },
+    /// A peer region was removed at run time (its link closes; its ops are refused).
+    PeerRemoved {
+        /// The removed peer.
+        peer: RegionId,
+    },
+    /// Entries whose origin is a removed region arrived from `peer` and were refused
+    /// (not applied, not logged, not relayed).
+    RemovedOriginRefused {
+        /// The peer that sent (relayed) them.
+        peer: RegionId,
+        /// The removed origin.
+        origin: RegionId,
+        /// How many entries.
+        entries: u64,
+    },
 }
