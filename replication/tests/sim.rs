@@ -21,7 +21,7 @@
 //! The targeted tests below script one scenario each.
 //!
 //! Known open failures outside the default range (0..1,000), as of this writing:
-//! - no quiescence — seeds 2066, 2355, 10196, 18461. A region that crashed without
+//! - no quiescence — seeds 2066, 2355, 2414, 10196, 18461. A region that crashed without
 //!   persistence while it was sending a snapshot left merged keys holding effects of its
 //!   ops that no region ever applied; after its restart every region waits for those
 //!   ops ("recovering", writes refused) and they never come. Starting a snapshot before
