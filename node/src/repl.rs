@@ -496,6 +496,9 @@ async fn run(
                 Output::Event(e @ replication::core::Event::RemovedOriginRefused { .. }) => {
                     warn!(event = ?e, "refused ops of a removed region")
                 }
+                Output::Event(e @ replication::core::Event::OwnHistoryAhead { .. }) => {
+                    warn!(event = ?e, "peers hold ops of this region it never applied: it started without its history (start a re-added region on an empty data-dir with repl-join yes); writes wait until it caught up")
+                }
                 Output::Event(e) => debug!(event = ?e, "replication"),
             }
         }

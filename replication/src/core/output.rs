@@ -101,6 +101,15 @@ pub enum Event {
     },
     /// A region that lost its history caught up: local writes are allowed again.
     Recovered,
+    /// A peer holds more of this region's own ops than it applied: it started without
+    /// its history (an id used before, without `repl-join`). It now recovers as after a
+    /// loss (writes wait); own ops written before this hello may have reused numbers.
+    OwnHistoryAhead {
+        /// The peer.
+        peer: RegionId,
+        /// The highest own sequence number the peer has.
+        seq: u64,
+    },
     /// A peer region was added at run time.
     PeerAdded {
         /// The new peer.

@@ -509,6 +509,27 @@ impl<L: OpLog> Replicator<L> {
                 replication_id,
             });
         }
+        let own = self.cfg.region;
+        if self.recovery.is_none() && applied.get(own) > data.applied().get(own) {
+            // The peer holds ops of ours this region never applied: it started without
+            // its history under an id that was used before (a fresh data dir without
+            // `repl-join`, e.g. a region removed and added back). Writing on would reuse
+            // those sequence numbers and the peers would drop the new ops as duplicates:
+            // recover as after a loss of history (writes wait until caught up with every
+            // peer). The hellos already heard on other links count.
+            let mut heard = BTreeMap::new();
+            for (&id, q) in &self.peers {
+                let hello = q.session.as_ref().and_then(|s| s.hello_id);
+                if let (Some(rid), true) = (hello, id != peer) {
+                    heard.insert(id, (rid, q.acked_applied.clone()));
+                }
+            }
+            self.recovery = Some(heard);
+            self.event(Event::OwnHistoryAhead {
+                peer,
+                seq: applied.get(own),
+            });
+        }
         if let Some(h) = self.recovery.as_mut() {
             // What an earlier incarnation of the peer had is void once it lost its
             // history: ops only it held are gone for good, and waiting for them would

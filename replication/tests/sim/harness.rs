@@ -744,6 +744,40 @@ impl World {
         self.drain(id);
     }
 
+    /// Restarts a crashed region empty as `Start::Fresh` with a new replication id, as
+    /// an operator who starts a region on a fresh data dir without `repl-join` does.
+    pub fn restart_fresh(&mut self, id: RegionId) {
+        if self.regions[id as usize - 1].alive {
+            return;
+        }
+        let ps: Vec<_> = self
+            .conns
+            .keys()
+            .copied()
+            .filter(|&(a, b)| a == id || b == id)
+            .collect();
+        for p in ps {
+            self.teardown(p);
+        }
+        self.stats.restarts_empty += 1;
+        self.must_have.set(id, 0);
+        let rid = self.new_repl_id();
+        let cfg = self.cfg(id, rid);
+        let repl = Replicator::new(cfg, MemLog::new(), Start::Fresh).expect("config");
+        let now = self.now_ms;
+        let r = self.r(id);
+        r.image = None;
+        r.alive = true;
+        r.incarnation += 1;
+        r.data = SimData {
+            ks: Keyspace::new(),
+            clock: HlcClock::new(id),
+            remote_applied: Vec::new(),
+        };
+        r.repl = repl;
+        r.next_image_ms = now;
+    }
+
     /// Data messages (ops, snapshots) in flight on all connections.
     pub fn in_flight(&self) -> usize {
         self.conns
