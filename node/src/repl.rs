@@ -214,9 +214,14 @@ impl Replication {
             }
             core.remove_peer(id, &*st).unwrap_or(0)
         };
-        if let Err(e) = self.net.remove(id).await {
-            debug!(peer = id, error = %e, "region link already gone");
-        }
+        // The link closes in the background: a graceful close to a peer that is down
+        // waits up to the shell's close timeout. Its certificate is refused at once.
+        let closing = self.net.remove(id);
+        tokio::spawn(async move {
+            if let Err(e) = closing.await {
+                debug!(peer = id, error = %e, "region link already gone");
+            }
+        });
         self.notify.notify_one();
         m.peers.remove(&id);
         m.removed

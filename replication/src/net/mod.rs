@@ -577,31 +577,45 @@ impl NetHandle {
     /// emitted. The link is then re-established as after any loss (backoff, redial), so
     /// this is how the core forces a fresh handshake/resync.
     pub async fn close(&self, peer: RegionId) -> Result<(), SendError> {
-        self.ctl(peer, false).await
+        let ctl = self
+            .inner
+            .registry
+            .ctl(peer)
+            .ok_or(SendError::UnknownPeer(peer))?;
+        Self::close_via(&ctl, false).await
     }
 
     /// Closes the link to `peer` as [`NetHandle::close`] and stops the peer for good
     /// (region removed): no redial, its certificate is refused from now on (the TLS
     /// verifier no longer lists it), sends to it fail with [`SendError::UnknownPeer`].
     /// It can be added again with [`NetHandle::add_peer`].
-    pub async fn remove(&self, peer: RegionId) -> Result<(), SendError> {
-        // Refuse new handshakes first, then stop the task (which closes the link).
+    ///
+    /// The peer leaves the registry (certificate refused, `add_peer` possible again) when
+    /// this is called; the returned future closes the link and may be awaited elsewhere.
+    pub fn remove(
+        &self,
+        peer: RegionId,
+    ) -> impl std::future::Future<Output = Result<(), SendError>> + Send + 'static {
+        // Refuse new handshakes at once, then stop the task (which closes the link).
         if let Ok(mut ids) = self.inner.registry.ids.write() {
             ids.retain(|&r| r != peer);
         }
-        let r = self.ctl(peer, true).await;
-        if let Ok(mut h) = self.inner.registry.handles.write() {
-            h.remove(&peer);
+        let ctl = self.inner.registry.ctl(peer);
+        let registry = self.inner.registry.clone();
+        async move {
+            let ctl = ctl.ok_or(SendError::UnknownPeer(peer))?;
+            let r = Self::close_via(&ctl, true).await;
+            // Unregister it unless it was added again meanwhile (a new task and handle).
+            if let Ok(mut h) = registry.handles.write() {
+                if h.get(&peer).is_some_and(|x| x.ctl.same_channel(&ctl)) {
+                    h.remove(&peer);
+                }
+            }
+            r
         }
-        r
     }
 
-    async fn ctl(&self, peer: RegionId, permanent: bool) -> Result<(), SendError> {
-        let ctl = self
-            .inner
-            .registry
-            .ctl(peer)
-            .ok_or(SendError::UnknownPeer(peer))?;
+    async fn close_via(ctl: &mpsc::Sender<PeerCtl>, permanent: bool) -> Result<(), SendError> {
         let (done, rx) = oneshot::channel();
         ctl.send(PeerCtl::Close { done, permanent })
             .await
