@@ -27,6 +27,8 @@ pub enum Command {
     Server(Box<ServerArgs>),
     /// Start N regions of a local multi-region Meridian on this machine (dev).
     Local(LocalArgs),
+    /// Call a region's admin API (status, health, membership, flush).
+    Admin(crate::admin::cli::AdminArgs),
 }
 
 /// Flags of `meridian local`.
@@ -41,6 +43,9 @@ pub struct LocalArgs {
     /// QUIC port of region 1's region link; region i uses repl-base-port + i - 1.
     #[arg(long, default_value_t = 17001)]
     pub repl_base_port: u16,
+    /// Admin API port of region 1; region i uses admin-base-port + i - 1 (0 = off).
+    #[arg(long, default_value_t = 7101)]
+    pub admin_base_port: u16,
     /// Directory for every region's data and the dev certificates.
     #[arg(long, default_value = "meridian-local")]
     pub data_dir: PathBuf,
@@ -155,6 +160,21 @@ pub struct ServerArgs {
     /// Test mode (chaos harness): enables DEBUG's fault knobs, yes/no [default: no].
     #[arg(long, value_name = "YES/NO")]
     pub test_mode: Option<String>,
+    /// Join a cluster that has data: on an empty data-dir, accept writes only once
+    /// caught up with every peer: yes/no [default: no].
+    #[arg(long, value_name = "YES/NO")]
+    pub repl_join: Option<String>,
+    /// TCP port of the admin gRPC API on the bind addresses, 0 = off [default: 0].
+    #[arg(long, value_name = "N")]
+    pub admin_port: Option<u16>,
+    /// Bearer token required by the admin API [default: none].
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "MERIDIAN_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
 }
 
 impl ServerArgs {
@@ -203,6 +223,9 @@ impl ServerArgs {
         add("maxmemory-policy", self.maxmemory_policy.clone());
         add("protected-mode", self.protected_mode.clone());
         add("test-mode", self.test_mode.clone());
+        add("repl-join", self.repl_join.clone());
+        add("admin-port", self.admin_port.map(|v| v.to_string()));
+        add("admin-token", self.admin_token.clone());
         out
     }
 
@@ -269,6 +292,9 @@ mod tests {
             protected_mode: Some("no".into()),
             maxmemory: Some("100mb".into()),
             maxmemory_policy: Some("noeviction".into()),
+            repl_join: Some("yes".into()),
+            admin_port: Some(7100),
+            admin_token: Some("t".into()),
             config: None,
         };
         assert_eq!(

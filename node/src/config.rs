@@ -302,6 +302,17 @@ pub struct Config {
     /// Create a dev cluster CA and region certificates in `repl-tls-dir` when missing
     /// (`meridian local` turns this on; production deployments provide their own).
     pub repl_dev_certs: bool,
+    /// This region joins a cluster that already has data (added with `meridian admin
+    /// add-region`): on an empty data-dir it starts without history and accepts writes
+    /// only once it has heard from every peer and caught up, so a region id that was
+    /// used before never issues its old sequence numbers again.
+    pub repl_join: bool,
+    /// TCP port of the admin gRPC API (`meridian admin`), on the `bind` addresses;
+    /// 0 = off.
+    pub admin_port: u16,
+    /// Bearer token the admin API requires (also from env `MERIDIAN_ADMIN_TOKEN`).
+    /// Required when admin-port is on and `bind` is not loopback only.
+    pub admin_token: String,
     /// Password of the `default` user (empty: none, the default user is `nopass`).
     /// Setting it is `ACL SETUSER default resetpass >password`.
     pub requirepass: String,
@@ -355,6 +366,9 @@ impl Default for Config {
             maxmemory_policy: "noeviction".into(),
             protected_mode: true,
             test_mode: false,
+            repl_join: false,
+            admin_port: 0,
+            admin_token: String::new(),
         }
     }
 }
@@ -696,6 +710,39 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         get: |c| if c.protected_mode { "yes" } else { "no" }.to_string(),
         set: |c, v| {
             c.protected_mode = yes_no(v)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "repl-join",
+        mutable: false,
+        settable: true,
+        get: |c| if c.repl_join { "yes" } else { "no" }.to_string(),
+        set: |c, v| {
+            c.repl_join = yes_no(v)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "admin-port",
+        mutable: false,
+        settable: true,
+        get: |c| c.admin_port.to_string(),
+        set: |c, v| {
+            c.admin_port = int(v)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "admin-token",
+        mutable: false,
+        settable: true,
+        get: |c| c.admin_token.clone(),
+        set: |c, v| {
+            if v.chars().any(|ch| ch.is_control() || ch == ' ') {
+                return Err("admin-token must not contain spaces or control characters".into());
+            }
+            c.admin_token = v.to_string();
             Ok(())
         },
     },

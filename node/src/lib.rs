@@ -16,12 +16,14 @@
 //! * [`glob`]: Redis-compatible glob matching (CONFIG GET, later KEYS/SCAN).
 
 pub mod acl;
+pub mod admin;
 pub mod bytesize;
 pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod glob;
 pub mod local;
+pub mod membership;
 pub mod memory;
 pub mod persist;
 pub mod repl;

@@ -2,7 +2,8 @@
 //!
 //! Starts `--regions N` child processes of this same binary (`meridian server`), region
 //! `i` serving RESP on `base-port + i - 1` and its region link (QUIC, mutual TLS) on
-//! `repl-base-port + i - 1`, all on 127.0.0.1, in full mesh. Dev certificates (a cluster
+//! `repl-base-port + i - 1` and its admin API on `admin-base-port + i - 1` (`meridian
+//! admin --addr 127.0.0.1:<port> status`), all on 127.0.0.1, in full mesh. Dev certificates (a cluster
 //! CA and one certificate per region) are created in `<data-dir>/tls` on first use. Each
 //! region keeps its data under `<data-dir>/region-<i>`. Ctrl-C (or SIGTERM) stops them
 //! all; if one region exits, the others are stopped too.
@@ -55,7 +56,11 @@ pub fn run(args: &LocalArgs) -> anyhow::Result<()> {
     }
     let base = args.base_port;
     let repl_base = args.repl_base_port;
-    if base.checked_add(n as u16).is_none() || repl_base.checked_add(n as u16).is_none() {
+    let admin_base = args.admin_base_port;
+    if base.checked_add(n as u16).is_none()
+        || repl_base.checked_add(n as u16).is_none()
+        || admin_base.checked_add(n as u16).is_none()
+    {
         bail!("ports out of range");
     }
     let dir = &args.data_dir;
@@ -86,6 +91,15 @@ pub fn run(args: &LocalArgs) -> anyhow::Result<()> {
             .args(["--repl-bind", "127.0.0.1"])
             .args(["--repl-tls-dir", path_str(&tls)?])
             .args(["--peers", &peers.join(" ")])
+            .args([
+                "--admin-port",
+                &if admin_base == 0 {
+                    0
+                } else {
+                    admin_base + i as u16 - 1
+                }
+                .to_string(),
+            ])
             .args(&extra)
             .stdin(Stdio::null());
         match cmd.spawn() {
@@ -111,6 +125,12 @@ pub fn run(args: &LocalArgs) -> anyhow::Result<()> {
             repl_base + i as u16 - 1,
             dir.join(format!("region-{i}")).display()
         );
+        if admin_base != 0 {
+            println!(
+                "            meridian admin --addr 127.0.0.1:{} status",
+                admin_base + i as u16 - 1
+            );
+        }
     }
     println!("Writes in any region reach the others; try: redis-cli -p {base} INCR hits ; redis-cli -p {} GET hits", base + n as u16 - 1);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

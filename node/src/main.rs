@@ -50,6 +50,7 @@ fn main() -> anyhow::Result<()> {
     let args = match cli.command {
         Command::Server(args) => args,
         Command::Local(args) => return meridian_node::local::run(&args),
+        Command::Admin(args) => return meridian_node::admin::cli::run(&args),
     };
     let config = args.load_config().context("invalid configuration")?;
     tracing_subscriber::fmt()
@@ -99,6 +100,7 @@ fn main() -> anyhow::Result<()> {
         // region that has not yet decided whether it may accept writes.
         let repl_config = state.config().clone();
         meridian_node::repl::start(&state, &repl_config)?;
+        meridian_node::admin::server::start(&state).await?;
         let listeners = server::bind(&state).await?;
         info!(
             version = meridian_node::MERIDIAN_VERSION,

@@ -13,7 +13,13 @@
 //!   other regions are delivered to local subscribers only.
 //! - A region that restarts without its data (no persistence yet) starts with a new
 //!   replication id and refuses writes (`-READONLY`) until it has caught up with every
-//!   peer, so it never reuses one of its own sequence numbers.
+//!   peer, so it never reuses one of its own sequence numbers. So does a region started
+//!   on an empty data-dir with `repl-join` (it joins a cluster that has data, perhaps
+//!   under an id that was used before).
+//! - Membership: peers are added and removed at run time ([`Replication::add_region`],
+//!   [`Replication::remove_region`], called by the admin API): the core first, then the
+//!   QUIC shell, then the stored membership ([`crate::membership`]), which start-up
+//!   applies on top of the configured `peers`.
 
 use std::collections::VecDeque;
 use std::net::ToSocketAddrs;
@@ -32,6 +38,7 @@ use tokio::sync::{mpsc, Notify};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
+use crate::membership::{self, Membership, MembershipError};
 use crate::server::{Forwarder, ServerState, Space};
 use crate::store::{wall_ms, DeltaSink};
 
@@ -59,6 +66,33 @@ pub struct Replication {
     /// Test-only injected bug (`DEBUG DROP-NEXT-DELTA`): local ops still to replicate
     /// with their content stripped.
     drop_next_ops: AtomicU32,
+    /// Current peers and removed regions with their addresses (as stored).
+    membership: tokio::sync::Mutex<Membership>,
+    membership_path: std::path::PathBuf,
+}
+
+/// Why a membership change was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MembershipChangeError {
+    /// Bad region id or address.
+    #[error("{0}")]
+    Invalid(String),
+    /// Removal refused: the region's ops have not spread to every region yet.
+    #[error("{0}")]
+    NotSpread(String),
+    /// The QUIC shell refused it.
+    #[error("region link: {0}")]
+    Net(String),
+    /// The change was applied but could not be stored (it is lost on restart).
+    #[error("membership applied but not stored: {0}")]
+    Store(#[from] MembershipError),
+}
+
+fn resolve(addr: &str) -> Result<std::net::SocketAddr, MembershipChangeError> {
+    addr.to_socket_addrs()
+        .map_err(|e| MembershipChangeError::Invalid(format!("cannot resolve {addr}: {e}")))?
+        .next()
+        .ok_or_else(|| MembershipChangeError::Invalid(format!("{addr} resolves to nothing")))
 }
 
 impl Replication {
@@ -87,6 +121,117 @@ impl Replication {
     /// The QUIC shell's counters (frames and frame bytes, all peers).
     pub fn net_stats(&self) -> replication::net::NetStats {
         self.net.stats()
+    }
+
+    /// The configured address of each current peer (`None`: it dials us).
+    pub async fn peer_addresses(&self) -> std::collections::BTreeMap<RegionId, Option<String>> {
+        self.membership.lock().await.peers.clone()
+    }
+
+    /// Adds peer region `id` at run time: the core takes it as a peer (its hello then
+    /// decides partial or full resync), the shell accepts its certificate and dials
+    /// `addr` (`None`: the address remembered from its removal, else it must dial us),
+    /// and the change is stored. Returns `false` when it is a peer already.
+    pub async fn add_region(
+        &self,
+        state: &ServerState,
+        id: RegionId,
+        addr: Option<String>,
+    ) -> Result<bool, MembershipChangeError> {
+        if id == 0 || id == self.region {
+            return Err(MembershipChangeError::Invalid(format!(
+                "region {id} cannot be a peer of region {}",
+                self.region
+            )));
+        }
+        let mut m = self.membership.lock().await;
+        if m.peers.contains_key(&id) {
+            return Ok(false);
+        }
+        let addr = addr.or_else(|| m.removed.get(&id).and_then(|(a, _)| a.clone()));
+        let sock = addr.as_deref().map(resolve).transpose()?;
+        {
+            let _st = state.store.lock();
+            let mut core = self.core.lock();
+            core.add_peer(id)
+                .map_err(|e| MembershipChangeError::Invalid(e.to_string()))?;
+        }
+        self.net
+            .add_peer(PeerConfig {
+                region: id,
+                addr: sock,
+            })
+            .map_err(|e| MembershipChangeError::Net(e.to_string()))?;
+        self.notify.notify_one();
+        m.removed.remove(&id);
+        m.peers.insert(id, addr.clone());
+        info!(peer = id, address = ?addr, "region added");
+        m.save(&self.membership_path)?;
+        Ok(true)
+    }
+
+    /// Removes peer region `id` at run time: the core drops it (its ops are refused
+    /// from now on, also relayed ones; it leaves stability, GC, trimming and WAIT), the
+    /// shell closes its link and refuses its certificate, and the change is stored.
+    /// `purge`: forget its address too (a re-add must give it). Unless `force`, refused
+    /// while some peer is not known to have applied the same ops of it as this region
+    /// (stop it first and wait: see "Membership" in `replication::core`). Returns its
+    /// cutoff, `None` when it was not a peer.
+    pub async fn remove_region(
+        &self,
+        state: &ServerState,
+        id: RegionId,
+        purge: bool,
+        force: bool,
+    ) -> Result<Option<u64>, MembershipChangeError> {
+        let mut m = self.membership.lock().await;
+        let Some(addr) = m.peers.get(&id).cloned() else {
+            if purge {
+                if let Some((a, _)) = m.removed.get_mut(&id) {
+                    *a = None;
+                    m.save(&self.membership_path)?;
+                }
+            }
+            return Ok(None);
+        };
+        let cutoff = {
+            let st = state.store.lock();
+            let mut core = self.core.lock();
+            if !force {
+                let status = core.status(&*st);
+                let here = status.applied.get(id);
+                if let Some(p) = status
+                    .peers
+                    .iter()
+                    .find(|p| p.region != id && p.acked_applied.get(id) != here)
+                {
+                    return Err(MembershipChangeError::NotSpread(format!(
+                        "region {id}'s ops have not reached every region: {here} applied here, region {} acknowledged {}; stop region {id}, wait until every region applied the same ops of it (status), or force",
+                        p.region,
+                        p.acked_applied.get(id)
+                    )));
+                }
+            }
+            core.remove_peer(id, &*st).unwrap_or(0)
+        };
+        // The link closes in the background: a graceful close to a peer that is down
+        // waits up to the shell's close timeout. Its certificate is refused at once.
+        let closing = self.net.remove(id);
+        tokio::spawn(async move {
+            if let Err(e) = closing.await {
+                debug!(peer = id, error = %e, "region link already gone");
+            }
+        });
+        self.notify.notify_one();
+        m.peers.remove(&id);
+        m.removed
+            .insert(id, (if purge { None } else { addr }, cutoff));
+        warn!(
+            peer = id,
+            purge, cutoff, "region removed: its ops beyond the cutoff are refused from now on"
+        );
+        m.save(&self.membership_path)?;
+        Ok(Some(cutoff))
     }
 }
 
@@ -155,8 +300,9 @@ impl Forwarder for Replication {
 }
 
 /// Start mode: a data directory that already ran a region of this cluster means the
-/// region lost its (in-memory) data and must catch up before writing.
-fn start_mode(data_dir: &Path, region: RegionId) -> anyhow::Result<Start> {
+/// region lost its (in-memory) data and must catch up before writing; so does a region
+/// that joins a cluster with data (`join`).
+fn start_mode(data_dir: &Path, region: RegionId, join: bool) -> anyhow::Result<Start> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data-dir {}", data_dir.display()))?;
     let marker = data_dir.join(format!("region-{region}.started"));
@@ -165,24 +311,53 @@ fn start_mode(data_dir: &Path, region: RegionId) -> anyhow::Result<Start> {
     }
     std::fs::write(&marker, b"this region has run from this data-dir\n")
         .with_context(|| format!("cannot write {}", marker.display()))?;
-    Ok(Start::Fresh)
+    Ok(if join {
+        Start::LostHistory
+    } else {
+        Start::Fresh
+    })
 }
 
 /// Starts the region link when the configuration has peers. Must run inside the runtime.
 pub fn start(state: &Arc<ServerState>, cfg: &Config) -> anyhow::Result<Option<Arc<Replication>>> {
-    if cfg.peers.0.is_empty() {
-        return Ok(None);
-    }
     if cfg.repl_port == 0 {
+        if cfg.peers.0.is_empty() {
+            return Ok(None);
+        }
         return Err(anyhow!("peers are configured but repl-port is 0"));
     }
     let region = cfg.region_id as RegionId;
     if cfg.peers.0.iter().any(|p| p.region_id == region) {
         return Err(anyhow!("peers list this region's own id {region}"));
     }
+    // Configured peers, then the changes stored at run time on top.
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data-dir {}", cfg.data_dir))?;
+    let membership_path = membership::path(Path::new(&cfg.data_dir), region);
+    let stored = Membership::load(&membership_path)?;
+    let mut members = Membership::default();
+    for p in &cfg.peers.0 {
+        members.peers.insert(p.region_id, Some(p.address.clone()));
+    }
+    if let Some(stored) = &stored {
+        for (&id, addr) in &stored.peers {
+            members.peers.insert(id, addr.clone());
+        }
+        for (&id, removed) in &stored.removed {
+            if members.peers.remove(&id).is_some() {
+                info!(
+                    peer = id,
+                    "configured peer was removed at run time: left out"
+                );
+            }
+            members.removed.insert(id, removed.clone());
+        }
+        members.peers.remove(&region);
+        members.removed.remove(&region);
+    }
     let tls_dir = Path::new(&cfg.repl_tls_dir);
     if cfg.repl_dev_certs {
-        let ids = std::iter::once(region).chain(cfg.peers.0.iter().map(|p| p.region_id));
+        let ids = std::iter::once(region).chain(members.peers.keys().copied());
         certs::ensure_dev_certs(tls_dir, ids)
             .with_context(|| format!("cannot create dev certificates in {}", tls_dir.display()))?;
     }
@@ -193,17 +368,12 @@ pub fn start(state: &Arc<ServerState>, cfg: &Config) -> anyhow::Result<Option<Ar
         )
     })?;
     let mut peers = Vec::new();
-    for p in &cfg.peers.0 {
-        let addr = p
-            .address
-            .to_socket_addrs()
-            .with_context(|| format!("peer {}: cannot resolve {}", p.region_id, p.address))?
-            .next()
-            .ok_or_else(|| anyhow!("peer {}: {} resolves to nothing", p.region_id, p.address))?;
-        peers.push(PeerConfig {
-            region: p.region_id,
-            addr: Some(addr),
-        });
+    for (&id, address) in &members.peers {
+        let addr = match address {
+            Some(a) => Some(resolve(a).with_context(|| format!("peer {id}"))?),
+            None => None,
+        };
+        peers.push(PeerConfig { region: id, addr });
     }
     let listen = format!("{}:{}", cfg.repl_bind, cfg.repl_port)
         .parse()
@@ -224,7 +394,7 @@ pub fn start(state: &Arc<ServerState>, cfg: &Config) -> anyhow::Result<Option<Ar
     };
     let start = match restored {
         Some(s) => s,
-        None => start_mode(Path::new(&cfg.data_dir), region)?,
+        None => start_mode(Path::new(&cfg.data_dir), region, cfg.repl_join)?,
     };
     let replication_id: u64 = match &persist {
         Some(p) => p.replication_id(),
@@ -234,8 +404,9 @@ pub fn start(state: &Arc<ServerState>, cfg: &Config) -> anyhow::Result<Option<Ar
         p.set_recovering_now(true)
             .context("cannot record the recovery state")?;
     }
-    let peer_ids: Vec<RegionId> = cfg.peers.0.iter().map(|p| p.region_id).collect();
+    let peer_ids: Vec<RegionId> = members.peers.keys().copied().collect();
     let mut core_cfg = CoreConfig::new(region, peer_ids, replication_id);
+    core_cfg.removed = members.removed.iter().map(|(&r, &(_, c))| (r, c)).collect();
     core_cfg.persistence = persist.is_some();
     let core = Replicator::new(core_cfg, log, start.clone())
         .map_err(|e| anyhow!("replication config: {e}"))?;
@@ -251,6 +422,8 @@ pub fn start(state: &Arc<ServerState>, cfg: &Config) -> anyhow::Result<Option<Ar
         writable: AtomicBool::new(writable),
         region,
         drop_next_ops: AtomicU32::new(0),
+        membership: tokio::sync::Mutex::new(members),
+        membership_path,
     });
     state
         .store
@@ -324,6 +497,12 @@ async fn run(
                     state
                         .pubsub
                         .publish_remote(space, Bytes::from(channel), Bytes::from(message));
+                }
+                Output::Event(e @ replication::core::Event::RemovedOriginRefused { .. }) => {
+                    warn!(event = ?e, "refused ops of a removed region")
+                }
+                Output::Event(e @ replication::core::Event::OwnHistoryAhead { .. }) => {
+                    warn!(event = ?e, "peers hold ops of this region it never applied: it started without its history (start a re-added region on an empty data-dir with repl-join yes); writes wait until it caught up")
                 }
                 Output::Event(e) => debug!(event = ?e, "replication"),
             }

@@ -6,7 +6,7 @@
 //! - [`wire::v1`]: the region-to-region wire (`meridian.wire.v1`): one [`wire::v1::Envelope`]
 //!   per frame, carrying a version and one message mirroring `replication::msg::Msg`.
 //!
-//! The admin gRPC API (tonic) will live beside it as `meridian.admin.v1`.
+//! - [`admin::v1`]: the admin gRPC API (`meridian.admin.v1.Admin`, tonic client and server).
 
 /// The region-to-region wire protocol.
 pub mod wire {
@@ -17,4 +17,14 @@ pub mod wire {
     }
 }
 
+/// The admin gRPC API.
+pub mod admin {
+    /// Version 1 of the admin schema (`meridian/admin/v1/admin.proto`).
+    #[allow(missing_docs, clippy::all)]
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/meridian.admin.v1.rs"));
+    }
+}
+
 pub use prost;
+pub use tonic;

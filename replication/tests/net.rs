@@ -431,9 +431,55 @@ async fn close_delivers_queued_messages_then_reconnects() {
     assert_eq!(recv_msgs(&mut b_rx, 1, 1).await, vec![hello(1)]);
     // remove() is permanent.
     timeout(STEP, a.remove(2)).await.unwrap().unwrap();
-    assert_eq!(a.try_send(2, hello(1)), Err(SendError::Closed));
+    assert_eq!(a.try_send(2, hello(1)), Err(SendError::UnknownPeer(2)));
     assert_eq!(next(&mut b_rx).await, NetEvent::Disconnected { peer: 1 });
     expect_no_link(&mut b_rx, Duration::from_secs(1)).await;
+    timeout(STEP, a.shutdown()).await.unwrap();
+    timeout(STEP, b.shutdown()).await.unwrap();
+}
+
+/// Peers added and removed at run time: an added peer links up (its certificate is
+/// accepted from then on); a removed one is dropped, its redials are refused by TLS, and
+/// it links up again once added back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_added_and_removed_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = certs(dir.path());
+    // Region 2 starts with no peers; region 1 knows region 2 and dials it at once (the
+    // lower id dials first).
+    let (a, mut a_rx) = start(2, any_port(), &[], tls(2));
+    let (b, mut b_rx) = start(1, any_port(), &[(2, Some(a.local_addr()))], tls(1));
+    expect_no_link(&mut a_rx, Duration::from_secs(1)).await;
+    assert!(a.stats().handshakes_refused >= 1, "{:?}", a.stats());
+    assert_eq!(a.try_send(1, hello(2)), Err(SendError::UnknownPeer(1)));
+    let peer1 = PeerConfig {
+        region: 1,
+        addr: Some(b.local_addr()),
+    };
+    assert!(a.add_peer(peer1.clone()).unwrap());
+    assert!(!a.add_peer(peer1.clone()).unwrap());
+    assert!(a
+        .add_peer(PeerConfig {
+            region: 2,
+            addr: None
+        })
+        .is_err());
+    expect_connected(&mut a_rx, 1).await;
+    expect_connected(&mut b_rx, 2).await;
+    a.send(1, hello(2)).await.unwrap();
+    assert_eq!(recv_msgs(&mut b_rx, 2, 1).await, vec![hello(2)]);
+    assert_eq!(a.peers(), vec![1]);
+    // Removed: the link drops and stays down although region 1 keeps redialing.
+    timeout(STEP, a.remove(1)).await.unwrap().unwrap();
+    assert_eq!(next(&mut b_rx).await, NetEvent::Disconnected { peer: 2 });
+    assert!(a.peers().is_empty());
+    let refused = a.stats().handshakes_refused;
+    expect_no_link(&mut b_rx, Duration::from_secs(2)).await;
+    assert!(a.stats().handshakes_refused > refused, "{:?}", a.stats());
+    // Added back.
+    assert!(a.add_peer(peer1).unwrap());
+    expect_connected(&mut a_rx, 1).await;
+    expect_connected(&mut b_rx, 2).await;
     timeout(STEP, a.shutdown()).await.unwrap();
     timeout(STEP, b.shutdown()).await.unwrap();
 }

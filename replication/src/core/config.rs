@@ -34,7 +34,11 @@ pub struct Config {
     /// This region's id.
     pub region: RegionId,
     /// Every other region of the cluster (full mesh; stability needs all of them).
+    /// Changed at run time with `Replicator::add_peer` / `Replicator::remove_peer`.
     pub peers: Vec<RegionId>,
+    /// Regions removed from the cluster (restored from the stored membership), each
+    /// with its cutoff: its ops beyond it are refused. Disjoint from `peers`.
+    pub removed: Vec<(RegionId, u64)>,
     /// This region's replication id (new whenever its history is lost).
     pub replication_id: u64,
     /// Largest `Ops` batch in op bytes (a single larger op still goes alone).
@@ -74,6 +78,7 @@ impl Config {
         Config {
             region,
             peers,
+            removed: Vec::new(),
             replication_id,
             batch_bytes_max: 256 * 1024,
             batch_ops_max: 4096,
@@ -103,6 +108,15 @@ impl Config {
         p.dedup();
         if p.len() != self.peers.len() || p.contains(&0) || p.contains(&self.region) {
             return bad("peers must be distinct non-zero ids other than the region's own");
+        }
+        if self
+            .removed
+            .iter()
+            .any(|(r, _)| *r == 0 || *r == self.region || self.peers.contains(r))
+        {
+            return bad(
+                "removed regions must be non-zero ids that are neither the region nor a peer",
+            );
         }
         if self.batch_bytes_max == 0 || self.batch_ops_max == 0 {
             return bad("batch bounds must be positive");

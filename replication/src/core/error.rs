@@ -115,6 +115,9 @@ pub enum CloseReason {
         /// How long the link was silent.
         silent_ms: u64,
     },
+    /// The membership changed (a region whose entries were refused was added again):
+    /// the next handshake resends what was refused.
+    Membership,
 }
 
 impl std::fmt::Display for CloseReason {
@@ -122,6 +125,7 @@ impl std::fmt::Display for CloseReason {
         match self {
             CloseReason::Protocol(e) => write!(f, "protocol violation: {e}"),
             CloseReason::Timeout { silent_ms } => write!(f, "peer silent for {silent_ms} ms"),
+            CloseReason::Membership => write!(f, "membership changed: resync"),
         }
     }
 }

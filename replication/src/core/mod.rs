@@ -83,6 +83,38 @@
 //! `peer_timeout_ms` is closed (`CloseReason::Timeout`), and the shell reconnects. Loss of
 //! a message on the ordered stream must be treated the same way by the shell.
 //!
+//! **Membership.** [`Replicator::add_peer`] and [`Replicator::remove_peer`] change the
+//! peer set at run time (the shell owner opens or drops the link). A new peer starts
+//! like a peer that was never heard: trimming by acks and GC pause until it acks (its
+//! ack is needed for stability), and its hello decides partial or full resync as for
+//! any reconnect — an empty region whose peers trimmed their log gets a full resync.
+//!
+//! A removed region leaves the peer set, hence trimming, WAIT and recovery. Its
+//! *cutoff* is the highest of its sequence numbers this region or any peer was known to
+//! have applied at the removal: its ops up to the cutoff are shared history (some
+//! region may have built on them, so refusing them would break causal delivery and
+//! convergence) and are still applied and relayed; its ops beyond the cutoff are
+//! refused on arrival — also relayed by a region that has not removed it yet
+//! (`Event::RemovedOriginRefused`; the link stays up) — and never sent. Direct links
+//! are refused by the shell. Procedure: stop the region, wait until every region
+//! applied the same number of its ops (`status`), then remove it everywhere; the
+//! cutoffs are then equal and nothing is refused unless the region keeps writing. A
+//! region that reaches one region after its removal there and another one before is
+//! a split history that only re-adding it resolves: re-adding a region whose entries
+//! were refused closes every link once, so each peer's next handshake resends them.
+//!
+//! Causal stability (GC) leaves a removed region out once this region applied all its
+//! ops up to the cutoff (until then there is no GC: one of them could be concurrent
+//! with a dot already considered stable).
+//!
+//! *Version-vector entries of a removed region are kept, not purged.* Its dots live on
+//! in the data (values and tombstones it wrote); were its entry dropped from the
+//! vectors, a region re-added with the same id and a fresh history would issue those
+//! sequence numbers again and its new dots would be taken for old ones. Keeping the
+//! entry costs a few bytes per vector; what purging is meant to achieve — that a gone
+//! region no longer holds back stability, tombstone GC and log trimming — is achieved
+//! by leaving it out of those computations.
+//!
 //! ## Full resync and its consistency
 //!
 //! The sender captures `begin = data.ctx()` and the log end position, sends
@@ -152,4 +184,4 @@ pub use error::{CloseReason, ProtocolError, ReplError};
 pub use oplog::{EntryMeta, MemLog, OpLog};
 pub use output::{Event, Output, TrimReason};
 pub use replicator::Replicator;
-pub use status::{LinkState, PeerStatus, ReplicationStatus};
+pub use status::{LinkState, PeerStatus, ReplicationStatus, SnapshotProgress};

@@ -115,4 +115,33 @@ pub enum Event {
     },
     /// A region that lost its history caught up: local writes are allowed again.
     Recovered,
+    /// A peer holds more of this region's own ops than it applied: it started without
+    /// its history (an id used before, without `repl-join`). It now recovers as after a
+    /// loss (writes wait); own ops written before this hello may have reused numbers.
+    OwnHistoryAhead {
+        /// The peer.
+        peer: RegionId,
+        /// The highest own sequence number the peer has.
+        seq: u64,
+    },
+    /// A peer region was added at run time.
+    PeerAdded {
+        /// The new peer.
+        peer: RegionId,
+    },
+    /// A peer region was removed at run time (its link closes; its ops are refused).
+    PeerRemoved {
+        /// The removed peer.
+        peer: RegionId,
+    },
+    /// Entries whose origin is a removed region arrived from `peer` and were refused
+    /// (not applied, not logged, not relayed).
+    RemovedOriginRefused {
+        /// The peer that sent (relayed) them.
+        peer: RegionId,
+        /// The removed origin.
+        origin: RegionId,
+        /// How many entries.
+        entries: u64,
+    },
 }

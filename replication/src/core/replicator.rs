@@ -5,7 +5,7 @@ use crate::core::data::{Data, SnapshotCursor};
 use crate::core::error::{CloseReason, ProtocolError, ReplError};
 use crate::core::oplog::{MemLog, OpLog};
 use crate::core::output::{Event, Output, TrimReason};
-use crate::core::status::{LinkState, PeerStatus, ReplicationStatus};
+use crate::core::status::{LinkState, PeerStatus, ReplicationStatus, SnapshotProgress};
 use crate::msg::{LogEntry, Msg, PROTOCOL_VERSION};
 use crdt::keyspace::DATABASES;
 use crdt::{CausalContext, Dot, DotStore, RegionId, VersionVector};
@@ -28,6 +28,8 @@ enum SendState {
         cursor: SnapshotCursor,
         begin: CausalContext,
         log_pos: u64,
+        /// Keys sent so far (progress).
+        keys_sent: u64,
         /// With persistence: a chunk read while own ops up to `.2` were applied but not
         /// all durable, and where to resume after it; sent once they are durable.
         held: Option<(
@@ -75,6 +77,8 @@ struct Session {
 struct Incoming {
     ctx: CausalContext,
     cursor: SnapshotCursor,
+    /// Keys merged so far (progress).
+    keys: u64,
 }
 
 /// Whether `(db, key)` lies strictly after the cursor position.
@@ -134,6 +138,18 @@ pub struct Replicator<L: OpLog = MemLog> {
     owed_full: std::collections::BTreeSet<RegionId>,
     last_gc_ms: u64,
     last_stable: Option<VersionVector>,
+    /// Regions removed at run time: their cutoff (highest sequence number accepted)
+    /// and how many of their entries were refused.
+    removed: BTreeMap<RegionId, Removed>,
+}
+
+/// A region removed at run time.
+#[derive(Debug, Clone, Copy)]
+struct Removed {
+    /// Its ops up to here are shared history and accepted (relayed); later ones are
+    /// refused.
+    cutoff: u64,
+    refused: u64,
 }
 
 impl<L: OpLog> Replicator<L> {
@@ -151,6 +167,11 @@ impl<L: OpLog> Replicator<L> {
             Start::LostHistory => (VersionVector::new(), Some(BTreeMap::new()), false),
         };
         let own_last_seq = durable.get(cfg.region);
+        let removed = cfg
+            .removed
+            .iter()
+            .map(|&(r, cutoff)| (r, Removed { cutoff, refused: 0 }))
+            .collect();
         Ok(Replicator {
             cfg,
             log,
@@ -168,7 +189,80 @@ impl<L: OpLog> Replicator<L> {
             owed_full: Default::default(),
             last_gc_ms: 0,
             last_stable: None,
+            removed,
         })
+    }
+
+    /// Input: `peer` joins the cluster at run time (the shell owner opens its link).
+    /// Returns `false` when it is a peer already. A peer removed earlier may be added
+    /// again; if some of its entries were refused meanwhile, every link is closed once
+    /// so that each peer's next handshake resends them (see "Membership" in
+    /// [`crate::core`]).
+    pub fn add_peer(&mut self, peer: RegionId) -> Result<bool, ReplError> {
+        if peer == 0 || peer == self.cfg.region {
+            return Err(ReplError::Config(format!(
+                "region {peer} cannot be a peer of region {}",
+                self.cfg.region
+            )));
+        }
+        if self.peers.contains_key(&peer) {
+            return Ok(false);
+        }
+        let refused = self.removed.remove(&peer).map_or(0, |r| r.refused);
+        self.cfg.removed.retain(|&(r, _)| r != peer);
+        self.cfg.peers.push(peer);
+        self.peers.insert(peer, Peer::default());
+        self.event(Event::PeerAdded { peer });
+        if refused > 0 {
+            let ids: Vec<RegionId> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.session.is_some())
+                .map(|(&id, _)| id)
+                .collect();
+            for id in ids {
+                self.close(id, CloseReason::Membership);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Input: `peer` leaves the cluster at run time. Its session ends at once (no
+    /// `Close` output: the shell owner drops the link for good), it leaves trimming,
+    /// WAIT and recovery, and its ops beyond its *cutoff* are refused from now on. The
+    /// cutoff is the highest of its sequence numbers this region or any peer is known
+    /// to have applied: those ops are shared history and still travel (relayed). Its
+    /// version-vector entries are kept (see "Membership" in [`crate::core`]). Returns
+    /// the cutoff, `None` when it was not a peer.
+    pub fn remove_peer(&mut self, peer: RegionId, data: &dyn Data) -> Option<u64> {
+        let gone = self.peers.remove(&peer)?;
+        let mut cutoff = data.applied().get(peer).max(gone.acked_applied.get(peer));
+        for p in self.peers.values() {
+            cutoff = cutoff.max(p.acked_applied.get(peer));
+        }
+        self.cfg.peers.retain(|&r| r != peer);
+        self.cfg.removed.push((peer, cutoff));
+        self.removed.insert(peer, Removed { cutoff, refused: 0 });
+        if let Some(h) = self.recovery.as_mut() {
+            h.remove(&peer);
+        }
+        self.last_stable = None;
+        self.event(Event::PeerRemoved { peer });
+        self.check_recovery(data);
+        self.pump_all(false);
+        Some(cutoff)
+    }
+
+    /// Regions removed at run time, with their cutoffs (store them with the
+    /// membership: a restart passes them back in [`Config::removed`]).
+    pub fn removed_peers(&self) -> Vec<(RegionId, u64)> {
+        self.removed.iter().map(|(&r, x)| (r, x.cutoff)).collect()
+    }
+
+    fn refuses(&self, origin: RegionId, last_seq: u64) -> bool {
+        self.removed
+            .get(&origin)
+            .is_some_and(|r| last_seq > r.cutoff)
     }
 
     /// The configuration.
@@ -203,7 +297,7 @@ impl<L: OpLog> Replicator<L> {
     }
 
     fn known_origin(&self, r: RegionId) -> bool {
-        r == self.cfg.region || self.peers.contains_key(&r)
+        r == self.cfg.region || self.peers.contains_key(&r) || self.removed.contains_key(&r)
     }
 
     /// Whether the data, if saved now, needs recovery after a restart (persist this with
@@ -449,6 +543,27 @@ impl<L: OpLog> Replicator<L> {
                 replication_id,
             });
         }
+        let own = self.cfg.region;
+        if self.recovery.is_none() && applied.get(own) > data.applied().get(own) {
+            // The peer holds ops of ours this region never applied: it started without
+            // its history under an id that was used before (a fresh data dir without
+            // `repl-join`, e.g. a region removed and added back). Writing on would reuse
+            // those sequence numbers and the peers would drop the new ops as duplicates:
+            // recover as after a loss of history (writes wait until caught up with every
+            // peer). The hellos already heard on other links count.
+            let mut heard = BTreeMap::new();
+            for (&id, q) in &self.peers {
+                let hello = q.session.as_ref().and_then(|s| s.hello_id);
+                if let (Some(rid), true) = (hello, id != peer) {
+                    heard.insert(id, (rid, q.acked_applied.clone()));
+                }
+            }
+            self.recovery = Some(heard);
+            self.event(Event::OwnHistoryAhead {
+                peer,
+                seq: applied.get(own),
+            });
+        }
         if let Some(h) = self.recovery.as_mut() {
             // The latest hello replaces what an earlier session of the peer said: ops it
             // held then and no longer holds (an earlier incarnation that lost its
@@ -565,6 +680,7 @@ impl<L: OpLog> Replicator<L> {
             cursor: SnapshotCursor::default(),
             begin: begin.clone(),
             log_pos,
+            keys_sent: 0,
             held: None,
             begin_need,
         };
@@ -655,7 +771,21 @@ impl<L: OpLog> Replicator<L> {
         let mut any = false;
         let mut bytes = 0u64;
         let mut result = Ok(());
+        let mut refused: BTreeMap<RegionId, u64> = BTreeMap::new();
         for e in entries {
+            if self.refuses(e.origin, e.last_seq) {
+                // A removed region's op beyond its cutoff (relayed by a peer that has
+                // not removed it yet): refused, neither applied nor logged nor relayed.
+                if let Some(r) = self.removed.get_mut(&e.origin) {
+                    r.refused += 1;
+                }
+                *refused.entry(e.origin).or_default() += 1;
+                bytes += e.op.len() as u64;
+                if let Some(s) = self.session(peer) {
+                    s.known.raise(e.origin, e.last_seq);
+                }
+                continue;
+            }
             if let Err(err) = self.check_entry(&e, &applied) {
                 result = Err(err);
                 break;
@@ -693,6 +823,13 @@ impl<L: OpLog> Replicator<L> {
         }
         if let Some(s) = self.session(peer) {
             s.recv_bytes_since_ack += bytes;
+        }
+        for (origin, entries) in refused {
+            self.event(Event::RemovedOriginRefused {
+                peer,
+                origin,
+                entries,
+            });
         }
         if any {
             self.check_recovery(data);
@@ -755,6 +892,7 @@ impl<L: OpLog> Replicator<L> {
         s.incoming = Some(Incoming {
             ctx,
             cursor: SnapshotCursor::default(),
+            keys: 0,
         });
         self.event(Event::SnapshotReceiving { peer });
         Ok(())
@@ -837,6 +975,7 @@ impl<L: OpLog> Replicator<L> {
         self.last_stable = None;
         if let Some(inc) = self.session(peer).and_then(|s| s.incoming.as_mut()) {
             inc.cursor = pos;
+            inc.keys += keys.len() as u64;
         }
         Ok(())
     }
@@ -847,7 +986,7 @@ impl<L: OpLog> Replicator<L> {
         data: &mut dyn Data,
     ) -> Result<(), ProtocolError> {
         let s = self.session(peer).expect("checked");
-        let Some(Incoming { ctx, cursor }) = s.incoming.take() else {
+        let Some(Incoming { ctx, cursor, .. }) = s.incoming.take() else {
             return Err(ProtocolError::NoSnapshot("snapshot end"));
         };
         self.reconcile_absent(&ctx, &cursor, None, &Default::default(), data);
@@ -977,12 +1116,18 @@ impl<L: OpLog> Replicator<L> {
 
     fn check_recovery(&mut self, data: &dyn Data) {
         let Some(h) = &self.recovery else { return };
-        if h.len() < self.cfg.peers.len() {
+        if self.cfg.peers.iter().any(|p| !h.contains_key(p)) {
             return;
         }
         let mut want = VersionVector::new();
         for (_, v) in h.values() {
             want.join(v);
+        }
+        for (&r, x) in &self.removed {
+            // Ops of a removed region beyond its cutoff are refused here.
+            if want.get(r) > x.cutoff {
+                want.set(r, x.cutoff);
+            }
         }
         if want.leq(&data.applied()) {
             self.recovery = None;
@@ -1061,6 +1206,7 @@ impl<L: OpLog> Replicator<L> {
         let now = self.now_ms;
         let cfg = &self.cfg;
         let log = &self.log;
+        let removed = &self.removed;
         let Some(s) = self.peers.get_mut(&peer).and_then(|p| p.session.as_mut()) else {
             return;
         };
@@ -1089,7 +1235,10 @@ impl<L: OpLog> Replicator<L> {
             let mut bounded = false;
             while pos < end {
                 let m = log.meta(pos).expect("retained");
-                if m.last_seq <= s.known.get(m.origin) {
+                let refused = removed
+                    .get(&m.origin)
+                    .is_some_and(|r| m.last_seq > r.cutoff);
+                if m.last_seq <= s.known.get(m.origin) || refused {
                     pos += 1;
                     if take.is_empty() {
                         first = pos;
@@ -1220,6 +1369,7 @@ impl<L: OpLog> Replicator<L> {
                 cursor,
                 begin,
                 log_pos,
+                keys_sent,
                 held,
                 begin_need,
             } = &mut s.send
@@ -1250,6 +1400,7 @@ impl<L: OpLog> Replicator<L> {
                     (chunk, next)
                 }
             };
+            *keys_sent += chunk.len() as u64;
             match next {
                 Some(c) => {
                     *cursor = c;
@@ -1327,6 +1478,12 @@ impl<L: OpLog> Replicator<L> {
     /// every peer's usable durable ack (`None` while some peer has none).
     pub fn stable(&self, data: &dyn Data) -> Option<VersionVector> {
         let mut v = data.applied();
+        // A removed region no longer holds stability back, but only once its accepted
+        // ops (up to the cutoff) are all applied here: one of them arriving later could
+        // be concurrent with a dot already considered stable.
+        if self.removed.iter().any(|(&r, x)| v.get(r) < x.cutoff) {
+            return None;
+        }
         for p in self.peers.values() {
             v = v.meet(p.gc_ack.as_ref()?);
         }
@@ -1417,6 +1574,23 @@ impl<L: OpLog> Replicator<L> {
                     full_resyncs_received: p.full_resyncs_received,
                     last_heartbeat_peer_ms: p.last_heartbeat_peer_ms,
                     last_heard_ms: p.last_heard_ms,
+                    sending_snapshot: p.session.as_ref().and_then(|s| match &s.send {
+                        SendState::Snapshot {
+                            cursor, keys_sent, ..
+                        } => Some(SnapshotProgress {
+                            keys: *keys_sent,
+                            db: cursor.db,
+                            after: cursor.after.clone(),
+                        }),
+                        _ => None,
+                    }),
+                    receiving_progress: p.session.as_ref().and_then(|s| {
+                        s.incoming.as_ref().map(|i| SnapshotProgress {
+                            keys: i.keys,
+                            db: i.cursor.db,
+                            after: i.cursor.after.clone(),
+                        })
+                    }),
                 }
             })
             .collect();
@@ -1431,6 +1605,14 @@ impl<L: OpLog> Replicator<L> {
             log_floor: self.log.floor(),
             writable: self.local_writes_allowed(data),
             peers,
+            log_oldest_ms: self.log.meta(self.log.start()).map(|m| m.appended_at_ms),
+            now_ms: self.now_ms,
+            recovering: self.recovering(),
+            removed: self
+                .removed
+                .iter()
+                .map(|(&r, x)| (r, x.cutoff, x.refused))
+                .collect(),
         }
     }
 }

@@ -48,6 +48,21 @@ pub struct PeerStatus {
     pub last_heartbeat_peer_ms: Option<u64>,
     /// Local time of the last message from the peer.
     pub last_heard_ms: Option<u64>,
+    /// A snapshot being sent to the peer: keys sent so far and the cursor position.
+    pub sending_snapshot: Option<SnapshotProgress>,
+    /// A snapshot being received from the peer: keys merged so far and the cursor.
+    pub receiving_progress: Option<SnapshotProgress>,
+}
+
+/// Progress of a full resync on one link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotProgress {
+    /// Keys sent (or merged) so far.
+    pub keys: u64,
+    /// Database of the cursor.
+    pub db: u8,
+    /// Last key sent (or merged), if any.
+    pub after: Option<Vec<u8>>,
 }
 
 /// The replicator as `INFO replication` shows it.
@@ -73,4 +88,12 @@ pub struct ReplicationStatus {
     pub writable: bool,
     /// Per peer.
     pub peers: Vec<PeerStatus>,
+    /// Local time the oldest retained op-log entry was appended.
+    pub log_oldest_ms: Option<u64>,
+    /// The replicator's clock (same time base as `log_oldest_ms`, `last_heard_ms`).
+    pub now_ms: u64,
+    /// Whether the region is recovering (see `Replicator::recovering`).
+    pub recovering: bool,
+    /// Regions removed at run time: (region, cutoff, entries of theirs refused).
+    pub removed: Vec<(RegionId, u64, u64)>,
 }

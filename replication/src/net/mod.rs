@@ -250,11 +250,33 @@ struct PeerHandle {
     ctl: mpsc::Sender<PeerCtl>,
 }
 
+/// The current peers: their handles, and the ids the TLS verifier accepts. Shared by
+/// the handle, the accept loop and the verifier; changed by `add_peer` / `remove`.
+#[derive(Default)]
+struct Registry {
+    handles: std::sync::RwLock<HashMap<RegionId, PeerHandle>>,
+    ids: Arc<std::sync::RwLock<Vec<RegionId>>>,
+}
+
+impl Registry {
+    fn ctl(&self, peer: RegionId) -> Option<mpsc::Sender<PeerCtl>> {
+        let h = self.handles.read().ok()?;
+        h.get(&peer).map(|h| h.ctl.clone())
+    }
+
+    fn ids(&self) -> Vec<RegionId> {
+        self.ids.read().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
 struct Inner {
     region: RegionId,
     endpoint: Endpoint,
     local_addr: SocketAddr,
-    peers: HashMap<RegionId, PeerHandle>,
+    registry: Arc<Registry>,
+    /// What a peer task added at run time needs.
+    events: mpsc::Sender<NetEvent>,
+    tuning: Tuning,
     stats: Arc<Stats>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
@@ -324,9 +346,11 @@ impl Net {
         }
         let stats = Arc::new(Stats::default());
         let transport = Arc::new(transport(&t)?);
+        let registry = Arc::new(Registry::default());
+        *registry.ids.write().expect("fresh lock") = ids.clone();
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(tls::server_crypto(
             &config.tls,
-            ids.clone(),
+            registry.ids.clone(),
             stats.handshakes_refused.clone(),
         )?));
         server.transport_config(transport.clone());
@@ -353,55 +377,28 @@ impl Net {
             source,
         })?;
         let (events_tx, events_rx) = mpsc::channel(t.event_queue);
-        let mut peers = HashMap::new();
-        let mut tasks = Vec::new();
-        for p in &config.peers {
-            let (ctrl_tx, ctrl_rx) = mpsc::channel(t.send_queue_msgs);
-            let (data_tx, data_rx) = mpsc::channel(t.send_queue_msgs);
-            let (ctl_tx, ctl_rx) = mpsc::channel(8);
-            let task = PeerTask {
-                me: config.region,
-                peer: p.region,
-                addr: p.addr,
-                endpoint: endpoint.clone(),
-                events: events_tx.clone(),
-                ctrl_rx: Some(ctrl_rx),
-                data_rx: Some(data_rx),
-                ctl_rx,
-                stats: stats.clone(),
-                tuning: t,
-                disconnect_pending: false,
-            };
-            tasks.push(tokio::spawn(task.run()));
-            peers.insert(
-                p.region,
-                PeerHandle {
-                    ctrl: ctrl_tx,
-                    data: data_tx,
-                    ctl: ctl_tx,
-                },
-            );
-        }
-        let ctls: HashMap<RegionId, mpsc::Sender<PeerCtl>> =
-            peers.iter().map(|(&r, h)| (r, h.ctl.clone())).collect();
-        tasks.push(tokio::spawn(accept_loop(
+        let tasks = vec![tokio::spawn(accept_loop(
             endpoint.clone(),
-            ids,
-            ctls,
+            registry.clone(),
             Arc::new(Semaphore::new(t.max_pending_handshakes)),
             t,
             stats.clone(),
-        )));
+        ))];
         let handle = NetHandle {
             inner: Arc::new(Inner {
                 region: config.region,
                 endpoint,
                 local_addr,
-                peers,
+                registry,
+                events: events_tx,
+                tuning: t,
                 stats,
                 tasks: std::sync::Mutex::new(tasks),
             }),
         };
+        for p in &config.peers {
+            handle.spawn_peer(p);
+        }
         tracing::info!(region = config.region, %local_addr, "region links listening");
         Ok((handle, events_rx))
     }
@@ -409,8 +406,7 @@ impl Net {
 
 async fn accept_loop(
     endpoint: Endpoint,
-    peers: Vec<RegionId>,
-    ctls: HashMap<RegionId, mpsc::Sender<PeerCtl>>,
+    registry: Arc<Registry>,
     limit: Arc<Semaphore>,
     t: Tuning,
     stats: Arc<Stats>,
@@ -421,21 +417,21 @@ async fn accept_loop(
             incoming.refuse();
             continue;
         };
-        let peers = peers.clone();
-        let ctls = ctls.clone();
+        let registry = registry.clone();
         let stats = stats.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let remote = incoming.remote_address();
             let setup = async {
                 let conn = incoming.await?;
-                let region = peer_region(&conn, &peers).ok_or(link::LinkError::WrongRegion(0))?;
+                let region =
+                    peer_region(&conn, &registry.ids()).ok_or(link::LinkError::WrongRegion(0))?;
                 let link = link::accept_streams(conn, region).await;
                 Ok::<_, link::LinkError>((region, link))
             };
             match tokio::time::timeout(t.handshake_timeout, setup).await {
                 Ok(Ok((region, Ok(link)))) => {
-                    let Some(ctl) = ctls.get(&region) else {
+                    let Some(ctl) = registry.ctl(region) else {
                         link.conn
                             .close(VarInt::from_u32(code::REFUSED), b"unknown peer");
                         return;
@@ -481,13 +477,82 @@ impl NetHandle {
         self.inner.local_addr
     }
 
-    fn queue(&self, peer: RegionId, msg: &Msg) -> Result<&mpsc::Sender<Msg>, SendError> {
-        let h = self
+    fn queue(&self, peer: RegionId, msg: &Msg) -> Result<mpsc::Sender<Msg>, SendError> {
+        let handles = self
             .inner
-            .peers
-            .get(&peer)
-            .ok_or(SendError::UnknownPeer(peer))?;
-        Ok(if is_control(msg) { &h.ctrl } else { &h.data })
+            .registry
+            .handles
+            .read()
+            .map_err(|_| SendError::Closed)?;
+        let h = handles.get(&peer).ok_or(SendError::UnknownPeer(peer))?;
+        Ok(if is_control(msg) {
+            h.ctrl.clone()
+        } else {
+            h.data.clone()
+        })
+    }
+
+    /// Starts the task of one peer and registers it (its certificate is accepted from
+    /// now on). The caller checked that it is not a peer yet.
+    fn spawn_peer(&self, p: &PeerConfig) {
+        let t = self.inner.tuning;
+        let (ctrl_tx, ctrl_rx) = mpsc::channel(t.send_queue_msgs);
+        let (data_tx, data_rx) = mpsc::channel(t.send_queue_msgs);
+        let (ctl_tx, ctl_rx) = mpsc::channel(8);
+        let task = PeerTask {
+            me: self.inner.region,
+            peer: p.region,
+            addr: p.addr,
+            endpoint: self.inner.endpoint.clone(),
+            events: self.inner.events.clone(),
+            ctrl_rx: Some(ctrl_rx),
+            data_rx: Some(data_rx),
+            ctl_rx,
+            stats: self.inner.stats.clone(),
+            tuning: t,
+            disconnect_pending: false,
+        };
+        let handle = PeerHandle {
+            ctrl: ctrl_tx,
+            data: data_tx,
+            ctl: ctl_tx,
+        };
+        if let Ok(mut h) = self.inner.registry.handles.write() {
+            h.insert(p.region, handle);
+        }
+        if let Ok(mut ids) = self.inner.registry.ids.write() {
+            if !ids.contains(&p.region) {
+                ids.push(p.region);
+            }
+        }
+        let join = tokio::spawn(task.run());
+        if let Ok(mut tasks) = self.inner.tasks.lock() {
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(join);
+        }
+    }
+
+    /// Adds a peer region at run time: its certificate is accepted from now on and a
+    /// task dials it (when `addr` is set) or waits for it to dial. Returns `false` when
+    /// it is a peer already. Must run inside the runtime.
+    pub fn add_peer(&self, p: PeerConfig) -> Result<bool, NetError> {
+        if p.region == 0 || p.region == self.inner.region {
+            return Err(NetError::Config(format!(
+                "region {} cannot be a peer of region {}",
+                p.region, self.inner.region
+            )));
+        }
+        if self.peers().contains(&p.region) {
+            return Ok(false);
+        }
+        self.spawn_peer(&p);
+        tracing::info!(peer = p.region, addr = ?p.addr, "region link: peer added");
+        Ok(true)
+    }
+
+    /// The current peer regions.
+    pub fn peers(&self) -> Vec<RegionId> {
+        self.inner.registry.ids()
     }
 
     /// Queues `msg` for `peer`, waiting while the queue is full.
@@ -512,25 +577,47 @@ impl NetHandle {
     /// emitted. The link is then re-established as after any loss (backoff, redial), so
     /// this is how the core forces a fresh handshake/resync.
     pub async fn close(&self, peer: RegionId) -> Result<(), SendError> {
-        self.ctl(peer, false).await
+        let ctl = self
+            .inner
+            .registry
+            .ctl(peer)
+            .ok_or(SendError::UnknownPeer(peer))?;
+        Self::close_via(&ctl, false).await
     }
 
     /// Closes the link to `peer` as [`NetHandle::close`] and stops the peer for good
-    /// (region removed): no redial, its connections are refused, sends to it fail with
-    /// [`SendError::Closed`].
-    pub async fn remove(&self, peer: RegionId) -> Result<(), SendError> {
-        self.ctl(peer, true).await
+    /// (region removed): no redial, its certificate is refused from now on (the TLS
+    /// verifier no longer lists it), sends to it fail with [`SendError::UnknownPeer`].
+    /// It can be added again with [`NetHandle::add_peer`].
+    ///
+    /// The peer leaves the registry (certificate refused, `add_peer` possible again) when
+    /// this is called; the returned future closes the link and may be awaited elsewhere.
+    pub fn remove(
+        &self,
+        peer: RegionId,
+    ) -> impl std::future::Future<Output = Result<(), SendError>> + Send + 'static {
+        // Refuse new handshakes at once, then stop the task (which closes the link).
+        if let Ok(mut ids) = self.inner.registry.ids.write() {
+            ids.retain(|&r| r != peer);
+        }
+        let ctl = self.inner.registry.ctl(peer);
+        let registry = self.inner.registry.clone();
+        async move {
+            let ctl = ctl.ok_or(SendError::UnknownPeer(peer))?;
+            let r = Self::close_via(&ctl, true).await;
+            // Unregister it unless it was added again meanwhile (a new task and handle).
+            if let Ok(mut h) = registry.handles.write() {
+                if h.get(&peer).is_some_and(|x| x.ctl.same_channel(&ctl)) {
+                    h.remove(&peer);
+                }
+            }
+            r
+        }
     }
 
-    async fn ctl(&self, peer: RegionId, permanent: bool) -> Result<(), SendError> {
-        let h = self
-            .inner
-            .peers
-            .get(&peer)
-            .ok_or(SendError::UnknownPeer(peer))?;
+    async fn close_via(ctl: &mpsc::Sender<PeerCtl>, permanent: bool) -> Result<(), SendError> {
         let (done, rx) = oneshot::channel();
-        h.ctl
-            .send(PeerCtl::Close { done, permanent })
+        ctl.send(PeerCtl::Close { done, permanent })
             .await
             .map_err(|_| SendError::Closed)?;
         rx.await.map_err(|_| SendError::Closed)
@@ -538,7 +625,7 @@ impl NetHandle {
 
     /// Removes every peer gracefully (as [`NetHandle::remove`]), then closes the endpoint.
     pub async fn shutdown(&self) {
-        let peers: Vec<RegionId> = self.inner.peers.keys().copied().collect();
+        let peers: Vec<RegionId> = self.peers();
         let closes = peers.iter().map(|&p| {
             let h = self.clone();
             async move { h.remove(p).await }

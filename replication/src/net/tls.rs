@@ -137,7 +137,9 @@ pub fn cert_region(cert: &CertificateDer<'_>, peers: &[RegionId]) -> Option<Regi
 #[derive(Debug)]
 pub struct RegionClientVerifier {
     inner: Arc<dyn ClientCertVerifier>,
-    peers: Vec<RegionId>,
+    /// The current peer regions (changed at run time by `NetHandle::add_peer` and
+    /// `NetHandle::remove`).
+    peers: Arc<std::sync::RwLock<Vec<RegionId>>>,
     refused: Arc<AtomicU64>,
 }
 
@@ -168,10 +170,11 @@ impl ClientCertVerifier for RegionClientVerifier {
             tracing::warn!(error = %e, "region link refused: client certificate not signed by the cluster CA");
             return Err(e);
         }
-        if cert_region(end_entity, &self.peers).is_none() {
+        let peers = self.peers.read().map(|p| p.clone()).unwrap_or_default();
+        if cert_region(end_entity, &peers).is_none() {
             self.refused.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
-                peers = ?self.peers,
+                ?peers,
                 "region link refused: client certificate names no configured peer region"
             );
             return Err(rustls::Error::General(
@@ -207,7 +210,7 @@ impl ClientCertVerifier for RegionClientVerifier {
 /// The accepting side's QUIC crypto config.
 pub(crate) fn server_crypto(
     m: &TlsMaterial,
-    peers: Vec<RegionId>,
+    peers: Arc<std::sync::RwLock<Vec<RegionId>>>,
     refused: Arc<AtomicU64>,
 ) -> Result<quinn::crypto::rustls::QuicServerConfig, TlsError> {
     let inner = WebPkiClientVerifier::builder_with_provider(roots(m)?, provider())

@@ -114,6 +114,9 @@ pub struct Stats {
     pub closes_protocol: u64,
     pub closes_timeout: u64,
     pub closes_busy: u64,
+    pub closes_membership: u64,
+    pub regions_removed: u64,
+    pub regions_added: u64,
     pub seq_reused_after_loss: u64,
     pub losses: u64,
     pub dups: u64,
@@ -184,6 +187,10 @@ pub struct World {
     pub next_repl_id: u64,
     pub trace: bool,
     pub keep_events: bool,
+    /// Regions removed from the cluster (every other region ran `remove_peer`).
+    pub removed: BTreeSet<RegionId>,
+    /// (region, removed peer) → the cutoff `remove_peer` returned there.
+    pub cutoffs: BTreeMap<(RegionId, RegionId), u64>,
 }
 
 fn pair(a: RegionId, b: RegionId) -> (RegionId, RegionId) {
@@ -213,6 +220,8 @@ impl World {
             next_repl_id: 1000,
             trace: std::env::var("MERIDIAN_SIM_TRACE").is_ok(),
             keep_events: true,
+            removed: BTreeSet::new(),
+            cutoffs: BTreeMap::new(),
         };
         for i in 1..=n as RegionId {
             let repl_id = w.new_repl_id();
@@ -240,10 +249,103 @@ impl World {
         self.next_repl_id
     }
 
+    /// A region's config at (re)start: the current membership, as a node restores it
+    /// from its stored membership.
     fn cfg(&self, id: RegionId, repl_id: u64) -> Config {
         let n = self.n_regions;
-        let peers = (1..=n).filter(|&p| p != id).collect();
-        (self.cfg_fn)(id, peers, repl_id)
+        let removed: Vec<(RegionId, u64)> = if self.removed.contains(&id) {
+            Vec::new()
+        } else {
+            self.removed
+                .iter()
+                .map(|&r| (r, self.cutoffs.get(&(id, r)).copied().unwrap_or(0)))
+                .collect()
+        };
+        let peers = (1..=n)
+            .filter(|&p| p != id && !removed.iter().any(|&(r, _)| r == p))
+            .collect();
+        let mut c = (self.cfg_fn)(id, peers, repl_id);
+        c.removed = removed;
+        c
+    }
+
+    /// Removes region `id` from the cluster at run time: every other region runs
+    /// `remove_peer` (live or not: a crashed region restarts with the membership), and
+    /// links to it are torn down.
+    pub fn remove_region(&mut self, id: RegionId) {
+        self.removed.insert(id);
+        self.stats.regions_removed += 1;
+        let ps: Vec<_> = self
+            .conns
+            .keys()
+            .copied()
+            .filter(|&(a, b)| a == id || b == id)
+            .collect();
+        for p in ps {
+            self.teardown(p);
+        }
+        for i in 0..self.regions.len() {
+            let other = (i + 1) as RegionId;
+            if other == id {
+                continue;
+            }
+            let r = &mut self.regions[i];
+            if let Some(cutoff) = r.repl.remove_peer(id, &r.data) {
+                self.cutoffs.insert((other, id), cutoff);
+            }
+            self.drain(other);
+        }
+        if self.trace {
+            eprintln!("{:>6} region {id} removed", self.now_ms);
+        }
+    }
+
+    /// Region `at` alone removes `peer` (other regions keep it); the link between them
+    /// is torn down and stays down while `at` does not list `peer`.
+    pub fn remove_peer_at(&mut self, at: RegionId, peer: RegionId) {
+        self.teardown(pair(at, peer));
+        let r = &mut self.regions[at as usize - 1];
+        let cutoff = r.repl.remove_peer(peer, &r.data);
+        assert!(cutoff.is_some(), "{peer} was a peer of {at}");
+        self.drain(at);
+    }
+
+    /// Region `at` alone adds `peer` (back).
+    pub fn add_peer_at(&mut self, at: RegionId, peer: RegionId) {
+        let r = &mut self.regions[at as usize - 1];
+        assert!(r.repl.add_peer(peer).expect("add_peer"));
+        self.drain(at);
+    }
+
+    /// Whether every region but `id` is up and has applied the same ops of `id` (the
+    /// precondition of removing it).
+    pub fn spread(&self, id: RegionId) -> bool {
+        let mut seqs = self
+            .regions
+            .iter()
+            .filter(|r| r.id != id)
+            .map(|r| r.alive.then(|| r.data.ks.applied().get(id)));
+        let first = seqs.next().flatten();
+        first.is_some() && seqs.all(|s| s == first)
+    }
+
+    /// Adds region `id` (back) to the cluster: every other region runs `add_peer`.
+    pub fn add_region(&mut self, id: RegionId) {
+        self.removed.remove(&id);
+        self.stats.regions_added += 1;
+        self.cutoffs.retain(|&(_, r), _| r != id);
+        for i in 0..self.regions.len() {
+            let other = (i + 1) as RegionId;
+            if other == id {
+                continue;
+            }
+            let r = &mut self.regions[i];
+            r.repl.add_peer(id).expect("add_peer");
+            self.drain(other);
+        }
+        if self.trace {
+            eprintln!("{:>6} region {id} added", self.now_ms);
+        }
     }
 
     fn r(&mut self, id: RegionId) -> &mut Region {
@@ -325,6 +427,8 @@ impl World {
                         self.stats.closes_timeout += 1;
                     } else if s.contains("already being merged") {
                         self.stats.closes_busy += 1;
+                    } else if s.contains("membership changed") {
+                        self.stats.closes_membership += 1;
                     } else {
                         self.stats.closes_protocol += 1;
                     }
@@ -481,7 +585,16 @@ impl World {
 
     fn maybe_connect(&mut self, a: RegionId, b: RegionId) {
         let p = (a, b);
+        let member = |x: RegionId, y: RegionId| {
+            self.regions[x as usize - 1]
+                .repl
+                .config()
+                .peers
+                .contains(&y)
+        };
         if self.conns.contains_key(&p)
+            || !member(a, b)
+            || !member(b, a)
             || !self.regions[a as usize - 1].alive
             || !self.regions[b as usize - 1].alive
             || self.blocked.contains(&(a, b))
@@ -638,6 +751,40 @@ impl World {
         let r = self.r(id);
         r.repl.on_tick(t, &mut r.data);
         self.drain(id);
+    }
+
+    /// Restarts a crashed region empty as `Start::Fresh` with a new replication id, as
+    /// an operator who starts a region on a fresh data dir without `repl-join` does.
+    pub fn restart_fresh(&mut self, id: RegionId) {
+        if self.regions[id as usize - 1].alive {
+            return;
+        }
+        let ps: Vec<_> = self
+            .conns
+            .keys()
+            .copied()
+            .filter(|&(a, b)| a == id || b == id)
+            .collect();
+        for p in ps {
+            self.teardown(p);
+        }
+        self.stats.restarts_empty += 1;
+        self.must_have.set(id, 0);
+        let rid = self.new_repl_id();
+        let cfg = self.cfg(id, rid);
+        let repl = Replicator::new(cfg, MemLog::new(), Start::Fresh).expect("config");
+        let now = self.now_ms;
+        let r = self.r(id);
+        r.image = None;
+        r.alive = true;
+        r.incarnation += 1;
+        r.data = SimData {
+            ks: Keyspace::new(),
+            clock: HlcClock::new(id),
+            remote_applied: Vec::new(),
+        };
+        r.repl = repl;
+        r.next_image_ms = now;
     }
 
     /// Data messages (ops, snapshots) in flight on all connections.
