@@ -424,6 +424,9 @@ fn in_range<T: PartialOrd + fmt::Display>(v: T, lo: T, hi: T) -> Result<T, Strin
     }
 }
 
+/// Largest `slowlog-max-len` (each entry holds at most 32 arguments of 128 bytes).
+pub const SLOWLOG_MAX_LEN_MAX: u64 = 100_000;
+
 /// Every key CONFIG GET knows, in CONFIG GET order.
 pub static CONFIG_KEYS: &[ConfigKey] = &[
     ConfigKey {
@@ -767,7 +770,9 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         settable: true,
         get: |c| c.slowlog_max_len.to_string(),
         set: |c, v| {
-            c.slowlog_max_len = in_range(int(v)?, 0, 100_000)?;
+            // Redis' range first (same error for negatives), then Meridian's bound.
+            let n: i64 = in_range(int(v)?, 0, i64::MAX)?;
+            c.slowlog_max_len = in_range(n as u64, 0, SLOWLOG_MAX_LEN_MAX)?;
             Ok(())
         },
     },
@@ -777,7 +782,7 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         settable: true,
         get: |c| c.latency_monitor_threshold.to_string(),
         set: |c, v| {
-            c.latency_monitor_threshold = in_range(int(v)?, 0, i64::MAX as u64)?;
+            c.latency_monitor_threshold = in_range(int::<i64>(v)?, 0, i64::MAX)? as u64;
             Ok(())
         },
     },

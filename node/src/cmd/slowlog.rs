@@ -38,9 +38,10 @@ const COUNT_ERR: &str = "count should be greater than or equal to -1";
 
 fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if args.len() > 3 {
-        return Err(Reply::err(
-            "wrong number of arguments for 'slowlog|get' command",
-        ));
+        return Err(Reply::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
+            String::from_utf8_lossy(&args[1])
+        )));
     }
     let count = match args.get(2) {
         None => Some(10),
