@@ -127,7 +127,23 @@ fn raw(port: u16) -> TcpStream {
 fn two_regions_expose_lag_and_link_metrics() {
     let dir = temp_dir("two");
     let tls = dir.0.join("tls");
-    replication::net::certs::ensure_dev_certs(&tls, 1..=2).unwrap();
+    // Certificates from `meridian certs`, as deploy/README.md tells operators.
+    let out = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["certs", "--regions", "2", "--out"])
+        .arg(&tls)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    for f in [
+        "ca.pem",
+        "ca.key",
+        "region-1.pem",
+        "region-1.key",
+        "region-2.pem",
+        "region-2.key",
+    ] {
+        assert!(tls.join(f).is_file(), "meridian certs did not write {f}");
+    }
     let (p1, p2, u1, u2) = (free_tcp(), free_tcp(), free_udp(), free_udp());
     let r1 = spawn(
         1,
