@@ -29,6 +29,32 @@ pub enum Command {
     Local(LocalArgs),
     /// Call a region's admin API (status, health, membership, flush).
     Admin(crate::admin::cli::AdminArgs),
+    /// Create a cluster CA and region certificates for the region links (mutual TLS).
+    Certs(CertsArgs),
+    /// Check a config file as `meridian server --config FILE` would, then exit:
+    /// status 0 and "ok" when valid, 1 and the error otherwise.
+    CheckConfig(CheckConfigArgs),
+}
+
+/// Flags of `meridian certs`.
+#[derive(Debug, Clone, Args)]
+pub struct CertsArgs {
+    /// Regions to create certificates for: 1..=N.
+    #[arg(long, default_value_t = 3)]
+    pub regions: u8,
+    /// Output directory: ca.pem and ca.key (keep the CA key offline), then
+    /// region-<id>.pem and region-<id>.key per region. Existing files are kept, so
+    /// running it again with more regions adds their certificates under the same CA.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Flags of `meridian check-config`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckConfigArgs {
+    /// TOML config files to check.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 /// Flags of `meridian local`.
@@ -46,6 +72,10 @@ pub struct LocalArgs {
     /// Admin API port of region 1; region i uses admin-base-port + i - 1 (0 = off).
     #[arg(long, default_value_t = 7101)]
     pub admin_base_port: u16,
+    /// Port of region 1's metrics endpoint (/metrics, /health); region i uses
+    /// metrics-base-port + i - 1 [default: base-port + 1000].
+    #[arg(long)]
+    pub metrics_base_port: Option<u16>,
     /// Directory for every region's data and the dev certificates.
     #[arg(long, default_value = "meridian-local")]
     pub data_dir: PathBuf,
@@ -108,7 +138,7 @@ pub struct ServerArgs {
     #[arg(long, value_name = "SPEC")]
     pub client_output_buffer_limit: Option<String>,
     /// Log verbosity: debug, verbose, notice, warning, nothing [default: notice].
-    #[arg(long, value_name = "LEVEL")]
+    #[arg(long, visible_alias = "log-level", value_name = "LEVEL")]
     pub loglevel: Option<String>,
     /// Write durability: always, everysec, no [default: everysec].
     #[arg(long, value_name = "POLICY")]
@@ -175,6 +205,23 @@ pub struct ServerArgs {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+    /// TCP port of the HTTP endpoint for /metrics (Prometheus) and /health, on the bind
+    /// addresses, 0 = off [default: 0].
+    #[arg(long, value_name = "N")]
+    pub metrics_port: Option<u16>,
+    /// Log line format: text or json (one JSON object per line) [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// SLOWLOG records commands slower than this many microseconds, 0 = all,
+    /// -1 = none [default: 10000].
+    #[arg(long, value_name = "USEC", allow_hyphen_values = true)]
+    pub slowlog_log_slower_than: Option<i64>,
+    /// Entries kept by SLOWLOG [default: 128].
+    #[arg(long, value_name = "N")]
+    pub slowlog_max_len: Option<u64>,
+    /// LATENCY records latency spikes of at least this many ms, 0 = off [default: 0].
+    #[arg(long, value_name = "MS")]
+    pub latency_monitor_threshold: Option<u64>,
 }
 
 impl ServerArgs {
@@ -226,6 +273,20 @@ impl ServerArgs {
         add("repl-join", self.repl_join.clone());
         add("admin-port", self.admin_port.map(|v| v.to_string()));
         add("admin-token", self.admin_token.clone());
+        add("metrics-port", self.metrics_port.map(|v| v.to_string()));
+        add("log-format", self.log_format.clone());
+        add(
+            "slowlog-log-slower-than",
+            self.slowlog_log_slower_than.map(|v| v.to_string()),
+        );
+        add(
+            "slowlog-max-len",
+            self.slowlog_max_len.map(|v| v.to_string()),
+        );
+        add(
+            "latency-monitor-threshold",
+            self.latency_monitor_threshold.map(|v| v.to_string()),
+        );
         out
     }
 
@@ -295,6 +356,11 @@ mod tests {
             repl_join: Some("yes".into()),
             admin_port: Some(7100),
             admin_token: Some("t".into()),
+            metrics_port: Some(9121),
+            log_format: Some("json".into()),
+            slowlog_log_slower_than: Some(-1),
+            slowlog_max_len: Some(5),
+            latency_monitor_threshold: Some(100),
             config: None,
         };
         assert_eq!(
@@ -303,6 +369,15 @@ mod tests {
         );
         let c = all.load_config().unwrap();
         assert_eq!((c.port, c.region_id, c.databases), (1, 2, 3));
+        assert_eq!((c.metrics_port, c.log_format.as_str()), (9121, "json"));
+        assert_eq!(
+            (
+                c.slowlog_log_slower_than,
+                c.slowlog_max_len,
+                c.latency_monitor_threshold
+            ),
+            (-1, 5, 100)
+        );
     }
 
     #[test]

@@ -333,6 +333,19 @@ pub struct Config {
     /// Test mode: enables the fault knobs of the `DEBUG` command (clock skew, dropped
     /// replication ops) used by the chaos harness. Never turn this on in production.
     pub test_mode: bool,
+    /// TCP port of the HTTP endpoint serving `/metrics` (Prometheus) and `/health`,
+    /// on the `bind` addresses; 0 = off.
+    pub metrics_port: u16,
+    /// Log line format: `text` or `json` (one JSON object per line).
+    pub log_format: String,
+    /// SLOWLOG records commands that take at least this many microseconds
+    /// (0 = every command, negative = none).
+    pub slowlog_log_slower_than: i64,
+    /// Entries kept by SLOWLOG.
+    pub slowlog_max_len: u64,
+    /// LATENCY records command latency spikes of at least this many milliseconds
+    /// (0 = monitor off).
+    pub latency_monitor_threshold: u64,
 }
 
 impl Default for Config {
@@ -369,6 +382,11 @@ impl Default for Config {
             repl_join: false,
             admin_port: 0,
             admin_token: String::new(),
+            metrics_port: 0,
+            log_format: "text".into(),
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
         }
     }
 }
@@ -419,6 +437,9 @@ fn in_range<T: PartialOrd + fmt::Display>(v: T, lo: T, hi: T) -> Result<T, Strin
         Ok(v)
     }
 }
+
+/// Largest `slowlog-max-len` (each entry holds at most 32 arguments of 128 bytes).
+pub const SLOWLOG_MAX_LEN_MAX: u64 = 100_000;
 
 /// Every key CONFIG GET knows, in CONFIG GET order.
 pub static CONFIG_KEYS: &[ConfigKey] = &[
@@ -760,6 +781,58 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
             Ok(())
         },
     },
+    ConfigKey {
+        name: "metrics-port",
+        mutable: false,
+        settable: true,
+        get: |c| c.metrics_port.to_string(),
+        set: |c, v| {
+            c.metrics_port = int(v)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "log-format",
+        mutable: false,
+        settable: true,
+        get: |c| c.log_format.clone(),
+        set: |c, v| {
+            c.log_format = one_of(v, &["text", "json"])?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "slowlog-log-slower-than",
+        mutable: true,
+        settable: true,
+        get: |c| c.slowlog_log_slower_than.to_string(),
+        set: |c, v| {
+            c.slowlog_log_slower_than = in_range(int(v)?, -1, i64::MAX)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "slowlog-max-len",
+        mutable: true,
+        settable: true,
+        get: |c| c.slowlog_max_len.to_string(),
+        set: |c, v| {
+            // Redis' range first (same error for negatives), then Meridian's bound.
+            let n: i64 = in_range(int(v)?, 0, i64::MAX)?;
+            c.slowlog_max_len = in_range(n as u64, 0, SLOWLOG_MAX_LEN_MAX)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "latency-monitor-threshold",
+        mutable: true,
+        settable: true,
+        get: |c| c.latency_monitor_threshold.to_string(),
+        set: |c, v| {
+            c.latency_monitor_threshold = in_range(int::<i64>(v)?, 0, i64::MAX)? as u64;
+            Ok(())
+        },
+    },
     // Informational, for tools such as redis-benchmark that read them.
     ConfigKey {
         name: "save",
@@ -828,6 +901,29 @@ impl Config {
             key: key.name.to_string(),
             reason,
         })
+    }
+
+    /// Checks that combine several keys (each key alone was validated when set): what
+    /// the server would refuse at start-up. `meridian check-config` runs it too.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.peers.0.is_empty() && self.repl_port == 0 {
+            return Err("peers are configured but repl-port is 0".into());
+        }
+        if self
+            .peers
+            .0
+            .iter()
+            .any(|p| u64::from(p.region_id) == self.region_id)
+        {
+            return Err(format!(
+                "peers list this region's own id {}",
+                self.region_id
+            ));
+        }
+        if self.metrics_port != 0 && self.metrics_port == self.port {
+            return Err("metrics-port must differ from port".into());
+        }
+        Ok(())
     }
 
     /// Parser limits derived from this configuration.

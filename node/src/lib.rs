@@ -13,11 +13,15 @@
 //! * [`persist`]: RocksDB write-ahead log, snapshots and crash recovery.
 //! * [`config`] and [`cli`]: TOML configuration, defaults, command-line flags.
 //! * [`memory`]: allocator accounting for `maxmemory` and INFO memory.
+//! * [`observe`]: per-command latency, SLOWLOG, LATENCY, `/metrics` and `/health`
+//!   over HTTP, the log format.
 //! * [`glob`]: Redis-compatible glob matching (CONFIG GET, later KEYS/SCAN).
 
 pub mod acl;
 pub mod admin;
 pub mod bytesize;
+pub mod certs;
+pub mod check_config;
 pub mod cli;
 pub mod cmd;
 pub mod config;
@@ -25,6 +29,7 @@ pub mod glob;
 pub mod local;
 pub mod membership;
 pub mod memory;
+pub mod observe;
 pub mod persist;
 pub mod repl;
 pub mod resp;

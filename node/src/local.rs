@@ -2,8 +2,10 @@
 //!
 //! Starts `--regions N` child processes of this same binary (`meridian server`), region
 //! `i` serving RESP on `base-port + i - 1` and its region link (QUIC, mutual TLS) on
-//! `repl-base-port + i - 1` and its admin API on `admin-base-port + i - 1` (`meridian
-//! admin --addr 127.0.0.1:<port> status`), all on 127.0.0.1, in full mesh. Dev certificates (a cluster
+//! `repl-base-port + i - 1`, its admin API on `admin-base-port + i - 1` (`meridian
+//! admin --addr 127.0.0.1:<port> status`) and its metrics endpoint (`/metrics`, `/health`)
+//! on `metrics-base-port + i - 1` (default `base-port + 1000`), all on 127.0.0.1, in full
+//! mesh. Dev certificates (a cluster
 //! CA and one certificate per region) are created in `<data-dir>/tls` on first use. Each
 //! region keeps its data under `<data-dir>/region-<i>`. Ctrl-C (or SIGTERM) stops them
 //! all; if one region exits, the others are stopped too.
@@ -57,9 +59,16 @@ pub fn run(args: &LocalArgs) -> anyhow::Result<()> {
     let base = args.base_port;
     let repl_base = args.repl_base_port;
     let admin_base = args.admin_base_port;
-    if base.checked_add(n as u16).is_none()
-        || repl_base.checked_add(n as u16).is_none()
-        || admin_base.checked_add(n as u16).is_none()
+    let metrics_base = match args.metrics_base_port {
+        Some(p) => Some(p),
+        None => base.checked_add(1000),
+    };
+    let Some(metrics_base) = metrics_base else {
+        bail!("ports out of range");
+    };
+    if [base, repl_base, metrics_base, admin_base]
+        .iter()
+        .any(|p| p.checked_add(n as u16).is_none())
     {
         bail!("ports out of range");
     }
@@ -100,6 +109,7 @@ pub fn run(args: &LocalArgs) -> anyhow::Result<()> {
                 }
                 .to_string(),
             ])
+            .args(["--metrics-port", &(metrics_base + i as u16 - 1).to_string()])
             .args(&extra)
             .stdin(Stdio::null());
         match cmd.spawn() {
@@ -120,9 +130,10 @@ pub fn run(args: &LocalArgs) -> anyhow::Result<()> {
     println!("Meridian: {n} regions on this machine (Ctrl-C stops them all)");
     for i in 1..=n {
         println!(
-            "  region {i}: redis-cli -p {}    (region link 127.0.0.1:{}/udp, data {})",
+            "  region {i}: redis-cli -p {}    (region link 127.0.0.1:{}/udp, metrics http://127.0.0.1:{}/metrics, data {})",
             base + i as u16 - 1,
             repl_base + i as u16 - 1,
+            metrics_base + i as u16 - 1,
             dir.join(format!("region-{i}")).display()
         );
         if admin_base != 0 {

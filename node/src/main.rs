@@ -7,7 +7,6 @@ use anyhow::Context as _;
 use clap::Parser;
 use meridian_node::{
     cli::{Cli, Command},
-    config::Config,
     server::{self, ServerState},
 };
 use tracing::{info, warn};
@@ -15,16 +14,6 @@ use tracing::{info, warn};
 /// Counts live heap bytes for `maxmemory` and INFO `used_memory` (see `memory.rs`).
 #[global_allocator]
 static ALLOCATOR: meridian_node::memory::CountingAlloc = meridian_node::memory::CountingAlloc;
-
-fn log_filter(config: &Config) -> &'static str {
-    match config.loglevel.as_str() {
-        "debug" => "debug",
-        "verbose" => "info",
-        "warning" => "warn",
-        "nothing" => "off",
-        _ => "info",
-    }
-}
 
 async fn wait_for_signal() {
     #[cfg(unix)]
@@ -51,16 +40,15 @@ fn main() -> anyhow::Result<()> {
         Command::Server(args) => args,
         Command::Local(args) => return meridian_node::local::run(&args),
         Command::Admin(args) => return meridian_node::admin::cli::run(&args),
+        Command::Certs(args) => return meridian_node::certs::run(&args),
+        Command::CheckConfig(args) => return meridian_node::check_config::run(&args),
     };
     let config = args.load_config().context("invalid configuration")?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MERIDIAN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(&config))),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    config
+        .check()
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("invalid configuration")?;
+    meridian_node::observe::logging::init(&config);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     // MERIDIAN_WORKER_THREADS pins the number of runtime threads (benchmarks give each
     // server one core); the default is one per core.
@@ -93,6 +81,15 @@ fn main() -> anyhow::Result<()> {
             ),
             _ => {}
         }
+        // The metrics endpoint comes up first, so /health answers 503 during recovery.
+        let (metrics_port, bind) = {
+            let c = state.config();
+            (c.metrics_port, c.bind.clone())
+        };
+        if metrics_port != 0 {
+            let listeners = meridian_node::observe::http::bind(&bind, metrics_port).await?;
+            meridian_node::observe::http::spawn(state.clone(), listeners);
+        }
         state.load_aclfile().context("aclfile")?;
         // Recovery runs first: the region link and the clients see the recovered data.
         let persist = meridian_node::persist::start(&state).context("persistence")?;
@@ -102,6 +99,7 @@ fn main() -> anyhow::Result<()> {
         meridian_node::repl::start(&state, &repl_config)?;
         meridian_node::admin::server::start(&state).await?;
         let listeners = server::bind(&state).await?;
+        state.observe.set_serving(true);
         info!(
             version = meridian_node::MERIDIAN_VERSION,
             region_id = state.config().region_id,

@@ -92,6 +92,7 @@ fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             Err(e) => return Err(failed(&name, &e.to_string())),
         }
     }
+    ctx.server.observe.configure(&candidate);
     let password = candidate.requirepass.clone();
     let password_changed = {
         let mut live = ctx.server.config_mut();

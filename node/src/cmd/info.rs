@@ -1,5 +1,5 @@
 //! INFO: sections server, clients, memory, persistence, stats, replication,
-//! cpu, cluster, keyspace, commandstats — formatted as redis-server does
+//! cpu, cluster, keyspace, commandstats, latencystats — formatted as redis-server does
 //! (`# Section` headers, `key:value` lines, CRLF) so client parsers work.
 
 use std::{
@@ -32,7 +32,7 @@ const DEFAULT: &[&str] = &[
     "cluster",
     "keyspace",
 ];
-const ALL_EXTRA: &[&str] = &["commandstats"];
+const ALL_EXTRA: &[&str] = &["commandstats", "latencystats"];
 
 fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut wanted: Vec<String> = Vec::new();
@@ -342,6 +342,27 @@ pub fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
                         "calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={}",
                         e.stats.failed_calls.load(Relaxed)
                     ),
+                );
+            }
+        }
+        "latencystats" => {
+            // Percentiles from the per-command histograms: each value is the upper bound
+            // of the bucket the percentile falls in (Redis computes them from an HDR
+            // histogram; the shape of the line is the same).
+            line("# Latencystats", &"");
+            for e in server.commands.all() {
+                let h = &e.stats.latency;
+                let p = |q: f64| match h.quantile_bound_us(q) {
+                    Some(u64::MAX) => "inf".to_string(),
+                    Some(us) => format!("{us}.000"),
+                    None => String::new(),
+                };
+                if h.count() == 0 {
+                    continue;
+                }
+                line(
+                    &format!("latency_percentiles_usec_{}", e.fullname),
+                    &format!("p50={},p99={},p99.9={}", p(0.5), p(0.99), p(0.999)),
                 );
             }
         }

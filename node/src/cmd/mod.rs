@@ -90,6 +90,7 @@ mod hash;
 mod hll;
 mod info;
 mod keys;
+mod latency;
 mod list;
 mod multi;
 mod persist;
@@ -97,6 +98,7 @@ mod pubsub;
 pub mod replication;
 mod server;
 mod set;
+mod slowlog;
 mod spec;
 mod string;
 mod table;
@@ -138,6 +140,8 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     replication::COMMANDS,
     persist::COMMANDS,
     debug::COMMANDS,
+    slowlog::COMMANDS,
+    latency::COMMANDS,
 ];
 
 /// What the connection must do after sending (or instead of sending) a reply.

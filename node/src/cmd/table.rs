@@ -30,6 +30,8 @@ pub struct CommandStats {
     pub rejected_calls: AtomicU64,
     /// Executed and answered with an error.
     pub failed_calls: AtomicU64,
+    /// Execution time distribution (`/metrics`, INFO latencystats).
+    pub latency: crate::observe::Histogram,
 }
 
 /// A command (or subcommand) in the table.
@@ -299,6 +301,9 @@ impl CommandTable {
         if reply.is_error() {
             entry.stats.failed_calls.fetch_add(1, Relaxed);
         }
+        ctx.server
+            .observe
+            .after_command(entry, args, usec, &ctx.client.handle);
         reply
     }
 
@@ -309,6 +314,7 @@ impl CommandTable {
             e.stats.usec.store(0, Relaxed);
             e.stats.rejected_calls.store(0, Relaxed);
             e.stats.failed_calls.store(0, Relaxed);
+            e.stats.latency.reset();
         }
     }
 }

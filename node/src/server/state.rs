@@ -43,6 +43,8 @@ pub struct ServerState {
     pub run_id: String,
     /// Config file given at start-up, if any.
     pub config_file: Option<PathBuf>,
+    /// SLOWLOG, LATENCY and the serving flag of `/health`.
+    pub observe: crate::observe::Observe,
     /// Port actually listened on (differs from config when it was 0).
     pub tcp_port: std::sync::atomic::AtomicU16,
     shutdown: watch::Sender<bool>,
@@ -76,7 +78,9 @@ impl ServerState {
         if !config.requirepass.is_empty() {
             acl.set_default_password(&config.requirepass, &commands);
         }
+        let observe = crate::observe::Observe::new(&config);
         ServerState {
+            observe,
             config: RwLock::new(config),
             commands,
             acl,
