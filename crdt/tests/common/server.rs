@@ -66,6 +66,9 @@ pub enum Cmd {
     LTrim(i64, i64),
     /// PFADD k e...
     PfAdd(Vec<Vec<u8>>),
+    /// Stream commands (XADD, XDEL, XTRIM, XSETID; issued with two dots: see
+    /// `subjects::stream_cmd`).
+    Stream(super::subjects::StreamOp),
     /// DEL k
     Del,
     /// PEXPIREAT k ms
@@ -88,6 +91,7 @@ impl Cmd {
             | Cmd::LRem(..)
             | Cmd::LTrim(..) => Kind::List,
             Cmd::PfAdd(_) => Kind::Hll,
+            Cmd::Stream(_) => Kind::Stream,
             Cmd::Del | Cmd::ExpireAt(_) | Cmd::Persist => return None,
         })
     }
@@ -200,6 +204,9 @@ pub fn key_cmd(key: &Key, dot: Dot, hlc: Hlc, cmd: &Cmd) -> Vec<Causal<Key>> {
     }
     if let Cmd::PfAdd(es) = cmd {
         return pfadd(key, dot, hlc, es, creating);
+    }
+    if let Cmd::Stream(op) = cmd {
+        return stream(key, dot, hlc, op, creating);
     }
     // Validate before emitting anything.
     let str_field = match key.slot(Kind::String) {
@@ -357,6 +364,48 @@ fn pfadd(key: &Key, dot: Dot, hlc: Hlc, es: &[Vec<u8>], creating: bool) -> Vec<C
     out
 }
 
+/// A stream command (the key is visible as a stream or not visible at all). The
+/// creation stamp uses the op's bookkeeping dot (the entry dot names the entry only).
+fn stream(
+    key: &Key,
+    dot: Dot,
+    hlc: Hlc,
+    op: &super::subjects::StreamOp,
+    creating: bool,
+) -> Vec<Causal<Key>> {
+    use super::subjects::{stream_cmd, stream_meta_dot, StreamOp};
+    let mut out = Vec::new();
+    if creating && !matches!(op, StreamOp::AddAuto(_) | StreamOp::AddExplicit(..)) {
+        return out;
+    }
+    let empty = Box::<Coll<crdt::stream::Stream>>::default();
+    let coll = match key.slot(Kind::Stream) {
+        Some(Value::Stream(c)) if !creating => c,
+        _ => &empty,
+    };
+    let Some((d, mut c)) = stream_cmd(&coll.data, dot, hlc, op) else {
+        return out;
+    };
+    let mut c0 = CausalContext::new();
+    if creating {
+        if !key.is_bottom() {
+            out.push(causal(key.remove_delta(&mut c0), c0));
+        }
+    } else if let Some(h) = key.remove_hidden_delta(&mut c0) {
+        out.push(causal(h, c0));
+    }
+    if matches!(op, StreamOp::Clear) {
+        out.push(causal(key.remove_delta(&mut c), c));
+        return out;
+    }
+    let created = stamps(coll, creating, stream_meta_dot(dot), hlc, &mut c);
+    out.push(causal(
+        Key::from_value(Value::Stream(Box::new(Coll { created, data: d }))),
+        c,
+    ));
+    out
+}
+
 /// Normalises a Redis index (negative: from the tail) for a list of `len`.
 pub fn norm_index(i: i64, len: usize) -> Option<usize> {
     let len = len as i64;
@@ -495,6 +544,9 @@ pub fn op(
     }
 }
 
+/// A stream entry as a client sees it: ID and field-value pairs.
+pub type StreamEntryObs = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
 /// What a client sees of a value.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum VObs {
@@ -510,6 +562,8 @@ pub enum VObs {
     List(Vec<Vec<u8>>),
     /// HyperLogLog: the non-zero registers a reader sees.
     Hll(Vec<(usize, u8)>),
+    /// Stream: entries `(id, fields)` and the last ID / entries added.
+    Stream(Vec<StreamEntryObs>, String, u64),
 }
 
 /// Score bits with -0.0 normalised to 0.0 (ZSCORE prints both as "0").
@@ -544,6 +598,20 @@ pub fn obs_value(v: &Value) -> VObs {
         ),
         Value::List(c) => VObs::List(c.data.iter().map(|v| v.to_vec()).collect()),
         Value::Hll(c) => VObs::Hll(c.data.registers().nonzero().collect()),
+        Value::Stream(c) => {
+            let m = c.data.meta();
+            VObs::Stream(
+                c.data
+                    .entries()
+                    .map(|e| {
+                        let f = e.fields.pairs().map(|(f, v)| (f.to_vec(), v.to_vec()));
+                        (e.id.to_string(), f.collect())
+                    })
+                    .collect(),
+                m.last.to_string(),
+                m.added,
+            )
+        }
     }
 }
 
