@@ -65,6 +65,8 @@ mod memory;
 mod pubsub;
 #[path = "compat/set.rs"]
 mod set;
+#[path = "compat/stream.rs"]
+mod stream;
 #[path = "compat/strings.rs"]
 mod strings;
 #[path = "compat/transactions.rs"]
@@ -592,6 +594,7 @@ family!(geo);
 family!(memory);
 family!(list);
 family!(hll);
+family!(stream);
 
 #[test]
 fn comparator_modes() {

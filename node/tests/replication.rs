@@ -86,7 +86,7 @@ impl Cluster {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.dir.join("tls"));
         let data = self.dir.join(format!("region-{}", r.id));
-        let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        let child = Command::new(common::bin())
             .arg("server")
             .args(["--bind", "127.0.0.1", "--port", &r.port.to_string()])
             .args(["--region-id", &r.id.to_string()])

@@ -98,6 +98,9 @@ pub mod replication;
 mod server;
 mod set;
 mod spec;
+mod stream;
+mod stream_group;
+mod stream_read;
 mod string;
 mod table;
 mod util;
@@ -134,6 +137,9 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     zset::COMMANDS,
     list::COMMANDS,
     hll::COMMANDS,
+    stream::COMMANDS,
+    stream_read::COMMANDS,
+    stream_group::COMMANDS,
     geo::COMMANDS,
     replication::COMMANDS,
     persist::COMMANDS,
