@@ -304,6 +304,44 @@ fn job_queue_with_dead_consumer_reclaimed() {
         pending,
         Value::Array(vec![Value::Int(0), Value::Nil, Value::Nil, Value::Nil])
     );
+    // XINFO STREAM FULL: entries (COUNT), groups with their PEL and consumers.
+    let _: Value = q(
+        &mut c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "workers",
+            "late",
+            "STREAMS",
+            "q",
+            "0",
+        ],
+    );
+    let _: String = q(&mut c, &["XADD", "q", "*", "job", "10"]);
+    let _: Value = q(
+        &mut c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "workers",
+            "late",
+            "STREAMS",
+            "q",
+            ">",
+        ],
+    );
+    let full = format!(
+        "{:?}",
+        q::<Value>(&mut c, &["XINFO", "STREAM", "q", "FULL", "COUNT", "3"])
+    );
+    for want in ["\"entries\"", "\"pel-count\"", "\"late\"", "\"seen-time\""] {
+        assert!(full.contains(want), "{want} missing in {full}");
+    }
+    assert_eq!(
+        full.matches("\"job\"").count(),
+        3,
+        "COUNT 3 entries: {full}"
+    );
 }
 
 #[test]

@@ -10,7 +10,8 @@
 //! replicated (see [`crate::store::groups`]).
 //!
 //! Differences from Redis: approximate trimming (`~`) trims exactly, bounded by LIMIT
-//! (Redis may keep up to a node more); XINFO STREAM FULL is not implemented.
+//! (Redis may keep up to a node more); XINFO STREAM's radix-tree counters are estimates
+//! (entries / 100).
 
 use bytes::Bytes;
 use crdt::key::Coll;

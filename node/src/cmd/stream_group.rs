@@ -642,10 +642,20 @@ fn kv(k: &'static str, v: Reply) -> (Reply, Reply) {
 }
 
 fn xinfo_stream(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if args.len() > 3 {
-        return Err(Reply::err(
-            "XINFO STREAM FULL is not supported by this server",
-        ));
+    // FULL [COUNT n] (n = 0: every entry; default 10).
+    let mut full = None;
+    match args.len() {
+        3 => {}
+        4 if is(&args[3], "full") => full = Some(10usize),
+        6 if is(&args[3], "full") && is(&args[4], "count") => {
+            let n = int(&args[5])?;
+            full = Some(if n <= 0 { usize::MAX } else { n as usize });
+        }
+        _ => {
+            return Err(Reply::err(
+                "unknown subcommand or wrong number of arguments for 'STREAM'. Try XINFO HELP.",
+            ))
+        }
     }
     let key = &args[2];
     let db = ctx.db();
@@ -657,6 +667,88 @@ fn xinfo_stream(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let ngroups = st.groups().of(db, key).map_or(0, |g| g.len());
     let first = s.first();
     let nodes = s.len().div_ceil(100) as i64;
+    if let Some(count) = full {
+        let groups = st
+            .groups()
+            .of(db, key)
+            .into_iter()
+            .flatten()
+            .map(|(name, g)| {
+                let pel = g
+                    .pel
+                    .iter()
+                    .take(count)
+                    .map(|(id, p)| {
+                        Reply::Array(vec![
+                            id_reply(*id),
+                            bulk(&p.consumer),
+                            Reply::Integer(p.delivered_ms as i64),
+                            Reply::Integer(p.count as i64),
+                        ])
+                    })
+                    .collect();
+                let consumers = g
+                    .consumers
+                    .iter()
+                    .map(|(cname, c)| {
+                        let pending = c
+                            .pel
+                            .iter()
+                            .take(count)
+                            .filter_map(|id| g.pel.get(id).map(|p| (id, p)))
+                            .map(|(id, p)| {
+                                Reply::Array(vec![
+                                    id_reply(*id),
+                                    Reply::Integer(p.delivered_ms as i64),
+                                    Reply::Integer(p.count as i64),
+                                ])
+                            })
+                            .collect();
+                        Reply::Map(vec![
+                            kv("name", bulk(cname)),
+                            kv("seen-time", Reply::Integer(c.seen_ms as i64)),
+                            kv(
+                                "active-time",
+                                Reply::Integer(c.active_ms.map_or(-1, |a| a as i64)),
+                            ),
+                            kv("pel-count", Reply::Integer(c.pel.len() as i64)),
+                            kv("pending", Reply::Array(pending)),
+                        ])
+                    })
+                    .collect();
+                Reply::Map(vec![
+                    kv("name", bulk(name)),
+                    kv("last-delivered-id", id_reply(g.last_id)),
+                    kv(
+                        "entries-read",
+                        g.entries_read
+                            .map_or(Reply::Null, |n| Reply::Integer(n as i64)),
+                    ),
+                    kv("lag", lag_reply(g, &m)),
+                    kv("pel-count", Reply::Integer(g.pel.len() as i64)),
+                    kv("pending", Reply::Array(pel)),
+                    kv("consumers", Reply::Array(consumers)),
+                ])
+            })
+            .collect();
+        return Ok(Reply::Map(vec![
+            kv("length", Reply::Integer(s.len() as i64)),
+            kv("radix-tree-keys", Reply::Integer(nodes)),
+            kv("radix-tree-nodes", Reply::Integer(nodes.max(1))),
+            kv("last-generated-id", id_reply(m.last)),
+            kv("max-deleted-entry-id", id_reply(m.max_deleted)),
+            kv("entries-added", Reply::Integer(m.added as i64)),
+            kv(
+                "recorded-first-entry-id",
+                id_reply(first.map_or(StreamId::MIN, |e| e.id)),
+            ),
+            kv(
+                "entries",
+                Reply::Array(s.entries().take(count).map(entry_reply).collect()),
+            ),
+            kv("groups", Reply::Array(groups)),
+        ]));
+    }
     Ok(Reply::Map(vec![
         kv("length", Reply::Integer(s.len() as i64)),
         kv("radix-tree-keys", Reply::Integer(nodes)),
@@ -674,6 +766,17 @@ fn xinfo_stream(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     ]))
 }
 
+/// A group's lag: entries added after its last delivered ID (nil when unknown).
+fn lag_reply(g: &CGroup, m: &crdt::stream::Meta) -> Reply {
+    if g.last_id >= m.last {
+        return Reply::Integer(0);
+    }
+    match g.entries_read {
+        Some(n) => Reply::Integer(m.added.saturating_sub(n) as i64),
+        None => Reply::Null,
+    }
+}
+
 fn xinfo_groups(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[2];
     let db = ctx.db();
@@ -688,14 +791,7 @@ fn xinfo_groups(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let out = groups
         .iter()
         .map(|(name, g)| {
-            let lag = if g.last_id >= m.last {
-                Reply::Integer(0)
-            } else {
-                match g.entries_read {
-                    Some(n) => Reply::Integer(m.added.saturating_sub(n) as i64),
-                    None => Reply::Null,
-                }
-            };
+            let lag = lag_reply(g, &m);
             Reply::Map(vec![
                 kv("name", bulk(name)),
                 kv("consumers", Reply::Integer(g.consumers.len() as i64)),

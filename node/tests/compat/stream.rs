@@ -186,6 +186,8 @@ pub const SCRIPT: &[&[&str]] = &[
     &["@skip", "XINFO", "CONSUMERS", "q", "g"],
     &["XINFO", "CONSUMERS", "q", "nog"],
     &["XINFO", "STREAM", "nokey"],
+    &["XINFO", "STREAM", "q", "FULL", "BOGUS"],
+    &["@type", "XINFO", "STREAM", "q", "FULL"],
     &["XINFO", "GROUPS", "nokey"],
     // DEL drops the groups; a recreated stream has none.
     &["DEL", "q"],
