@@ -9,7 +9,8 @@
 //! elsewhere survives a trim (see the crate docs). Consumer groups are per region and not
 //! replicated (see [`crate::store::groups`]).
 //!
-//! Differences from Redis: approximate trimming (`~`) trims exactly, bounded by LIMIT
+//! Differences from Redis: one command trims at most [`MAX_TRIM`] entries (the delta
+//! names each removed entry); approximate trimming (`~`) trims exactly, bounded by LIMIT
 //! (Redis may keep up to a node more); XINFO STREAM's radix-tree counters are estimates
 //! (entries / 100).
 
@@ -58,6 +59,11 @@ pub const INVALID_ID: &str = "Invalid stream ID specified as stream command argu
 
 /// Default LIMIT of approximate trimming (Redis: 100 x stream-node-max-entries).
 const DEFAULT_TRIM_LIMIT: usize = 10_000;
+
+/// Most entries one command removes by trimming. A trim's delta names every entry it
+/// removes (about 16 bytes each) and travels to other regions as one op, whose frame is
+/// bounded: a bigger exact trim stops here (the client repeats it to trim the rest).
+pub const MAX_TRIM: usize = 1_000_000;
 
 /// The visible stream at `key` (`WRONGTYPE` for another type).
 pub fn stream_of<'s>(st: &'s Store, db: u8, key: &[u8]) -> Result<Option<&'s Stream>, Reply> {
@@ -193,7 +199,7 @@ impl Trim {
             Ok(maxlen) => (s.len() + extra).saturating_sub(maxlen).min(s.len()),
             Err(minid) => s.lower_bound(minid),
         };
-        n.min(self.limit)
+        n.min(self.limit).min(MAX_TRIM)
     }
 }
 
