@@ -765,3 +765,71 @@ fn xread_block_in_one_region_is_woken_by_xadd_in_another_and_groups_stay_local()
     let s = format!("{v:?}");
     assert!(s.contains("1-1") && s.contains(&id), "{s}");
 }
+
+#[test]
+fn restarted_region_gets_its_streams_back_by_full_resync_and_generates_higher_ids() {
+    let mut c = Cluster::start(2);
+    wait_links(&c, 2);
+    let mut own = Vec::new();
+    for j in 0..50 {
+        let id: String = cmd("XADD")
+            .arg("log")
+            .arg("*")
+            .arg("j")
+            .arg(j)
+            .query(&mut c.conn(1))
+            .unwrap();
+        own.push(id);
+        let _: String = cmd("XADD")
+            .arg("log")
+            .arg("*")
+            .arg("k")
+            .arg(j)
+            .query(&mut c.conn(0))
+            .unwrap();
+    }
+    let _: i64 = cmd("XDEL")
+        .arg("log")
+        .arg(&own[0])
+        .query(&mut c.conn(1))
+        .unwrap();
+    eventually(&c, 99, |con| {
+        cmd("XLEN").arg("log").query::<i64>(con).unwrap()
+    });
+    let before = xrange_all(&mut c.conn(0), "log");
+    // Region 2 loses everything (no persistence) and comes back by full resync.
+    c.kill(1);
+    c.spawn(1, None);
+    c.wait_ready(1);
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    while xrange_all(&mut c.conn(1), "log") != before {
+        assert!(Instant::now() < deadline, "stream not resynced");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Once writable again, its generated IDs are above everything it had generated.
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    let id = loop {
+        match cmd("XADD")
+            .arg("log")
+            .arg("*")
+            .arg("after")
+            .arg("restart")
+            .query::<String>(&mut c.conn(1))
+        {
+            Ok(id) => break id,
+            Err(e) => {
+                assert!(e.to_string().to_lowercase().contains("readonly"), "{e}");
+                assert!(Instant::now() < deadline, "region 2 never became writable");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    let parse = |id: &str| {
+        let (x, y) = id.split_once('-').unwrap();
+        (x.parse::<u64>().unwrap(), y.parse::<u64>().unwrap())
+    };
+    assert!(parse(&id) > parse(own.last().unwrap()), "{id}");
+    eventually(&c, 100, |con| {
+        cmd("XLEN").arg("log").query::<i64>(con).unwrap()
+    });
+}

@@ -469,6 +469,7 @@ fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut st = ctx.store();
     let now = st.now_ms();
     let (mut idle, mut time, mut retry, mut force, mut justid) = (None, None, None, false, false);
+    let mut lastid = None;
     while i < args.len() {
         let a = &args[i];
         let val = args.get(i + 1);
@@ -489,7 +490,7 @@ fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             retry = Some(num(v)?);
             i += 2;
         } else if let (true, Some(v)) = (is(a, "lastid"), val) {
-            parse_id(v, 0)?;
+            lastid = Some(parse_id(v, 0)?);
             i += 2;
         } else {
             return Err(Reply::err(format!(
@@ -518,6 +519,9 @@ fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let g = group_mut(&mut st, db, key, gname);
     if g.consumer(cname, now).is_none() {
         return Err(Reply::err("too many consumers in the group"));
+    }
+    if let Some(l) = lastid.filter(|l| *l > g.last_id) {
+        g.last_id = l;
     }
     let mut out = Vec::new();
     for (k, id) in ids.iter().enumerate() {
