@@ -434,3 +434,101 @@ fn memory_per_entry_is_modest() {
     eprintln!("stream memory: {per:.1} bytes per entry ({n} entries)");
     assert!(per < 120.0, "{per} bytes per entry");
 }
+
+#[test]
+fn random_stream_commands_never_take_the_server_down() {
+    // Deterministic pseudo-random command lines from a vocabulary of stream keywords,
+    // IDs, numbers and junk: every reply is a reply (error or not) and the server keeps
+    // serving.
+    let server = Server::start(&[]);
+    let mut c = server.redis();
+    let cmds = [
+        "XADD",
+        "XRANGE",
+        "XREVRANGE",
+        "XLEN",
+        "XDEL",
+        "XTRIM",
+        "XSETID",
+        "XREAD",
+        "XREADGROUP",
+        "XGROUP",
+        "XACK",
+        "XPENDING",
+        "XCLAIM",
+        "XAUTOCLAIM",
+        "XINFO",
+    ];
+    let words = [
+        "s",
+        "g",
+        "c",
+        "*",
+        "$",
+        ">",
+        "+",
+        "-",
+        "(1-1",
+        "(18446744073709551615-18446744073709551615",
+        "0",
+        "0-0",
+        "1-1",
+        "2-*",
+        "18446744073709551615-18446744073709551615",
+        "-1",
+        "99999999999999999999",
+        "MAXLEN",
+        "MINID",
+        "~",
+        "=",
+        "LIMIT",
+        "NOMKSTREAM",
+        "COUNT",
+        "BLOCK",
+        "STREAMS",
+        "GROUP",
+        "NOACK",
+        "CREATE",
+        "SETID",
+        "DESTROY",
+        "CREATECONSUMER",
+        "DELCONSUMER",
+        "MKSTREAM",
+        "ENTRIESREAD",
+        "IDLE",
+        "TIME",
+        "RETRYCOUNT",
+        "FORCE",
+        "JUSTID",
+        "LASTID",
+        "STREAM",
+        "GROUPS",
+        "CONSUMERS",
+        "FULL",
+        "f",
+        "v",
+        "",
+        "\u{e9}",
+    ];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    let _: String = q(&mut c, &["XADD", "s", "1-1", "f", "v"]);
+    let _: String = q(&mut c, &["XGROUP", "CREATE", "s", "g", "0"]);
+    for _ in 0..3000 {
+        let mut k = redis::cmd(cmds[next(cmds.len())]);
+        let n = next(9);
+        for _ in 0..n {
+            let w = words[next(words.len())];
+            // BLOCK goes out as the junk word `BLOCK 1`: no command blocks.
+            k.arg(if w == "BLOCK" { "BLOCK 1" } else { w });
+        }
+        let _ = k.query::<Value>(&mut c);
+    }
+    let pong: String = q(&mut c, &["PING"]);
+    assert_eq!(pong, "PONG");
+}
