@@ -8,7 +8,8 @@
 //! through the keyed path (`Keyspace::apply`), so that one law is skipped there while all
 //! others (including "deltas in any order == merged full states") are checked.
 
-use super::server::{self, obs_key, obs_keyspace, Cmd, VObs};
+pub use super::server::StreamOp;
+use super::server::{self, obs_key, obs_keyspace, stream_cmd, Cmd, VObs};
 use super::Subject;
 use crdt::context::{Causal, CausalContext, DotStore};
 use crdt::field::Field;
@@ -632,132 +633,6 @@ impl Subject for Space {
         Some(d.dot)
     }
     const CAUSAL: bool = true;
-}
-
-/// Stream ops.
-#[derive(Clone, Debug, PartialEq)]
-pub enum StreamOp {
-    /// XADD with a generated ID (`*`) and one field.
-    AddAuto(u8),
-    /// XADD with an explicit small ID `ms-seq` (fails unless above the last ID, so regions
-    /// adding the same explicit ID concurrently collide).
-    AddExplicit(u64, u64, u8),
-    /// XDEL of the entry at an index (modulo the length).
-    Del(usize),
-    /// XTRIM MAXLEN n.
-    TrimMaxLen(usize),
-    /// XTRIM MINID (the ID of the entry at an index, modulo the length).
-    TrimMinId(usize),
-    /// XSETID to the last ID with entries-added raised by n.
-    SetId(u64),
-    /// DEL of the key.
-    Clear,
-}
-
-/// The second dot of a stream op: its bookkeeping record's (see `crdt::stream`).
-pub fn stream_meta_dot(dot: Dot) -> Dot {
-    Dot::new(dot.region(), dot.seq() + 1)
-}
-
-/// Builds the delta of a stream op issued with the op's two dots `dot` (entry) and
-/// `stream_meta_dot(dot)` (bookkeeping). Both dots go into the delta context, used or not,
-/// so the issuer's dots stay contiguous.
-pub fn stream_cmd(
-    st: &crdt::stream::Stream,
-    dot: Dot,
-    hlc: Hlc,
-    op: &StreamOp,
-) -> Option<(crdt::stream::Stream, CausalContext)> {
-    use crdt::stream::{Fields, Stream, StreamId};
-    let mdot = stream_meta_dot(dot);
-    let region = dot.region();
-    let mut d = Stream::default();
-    let mut ctx = CausalContext::new();
-    let meta = st.meta();
-    let trim = |d: &mut Stream, ctx: &mut CausalContext, idx: Vec<usize>| {
-        let max = idx.iter().filter_map(|i| st.get(*i)).map(|e| e.id).max()?;
-        for i in idx {
-            st.remove_at_into(d, i);
-        }
-        st.meta_into(
-            d,
-            region,
-            mdot,
-            |m| m.max_deleted = m.max_deleted.max(max),
-            ctx,
-        );
-        Some(())
-    };
-    match op {
-        StreamOp::AddAuto(v) | StreamOp::AddExplicit(_, _, v) => {
-            let id = match op {
-                StreamOp::AddExplicit(ms, seq, _) => {
-                    let id = StreamId::new(*ms, *seq);
-                    if id <= meta.last || id == StreamId::MIN {
-                        return None;
-                    }
-                    id
-                }
-                _ => StreamId::generate(hlc.ms(), meta.last, region)?,
-            };
-            let fields = Fields::new([(&b"f"[..], &[b'x' + *v][..])]);
-            st.add_into(&mut d, id, fields, dot, &mut ctx);
-            st.meta_into(
-                &mut d,
-                region,
-                mdot,
-                |m| {
-                    m.last = m.last.max(id);
-                    m.added += 1;
-                },
-                &mut ctx,
-            );
-        }
-        StreamOp::Del(i) => {
-            if st.is_empty() {
-                return None;
-            }
-            let id = st.get(i % st.len()).expect("in range").id;
-            st.remove_id_into(&mut d, id);
-            st.meta_into(
-                &mut d,
-                region,
-                mdot,
-                |m| m.max_deleted = m.max_deleted.max(id),
-                &mut ctx,
-            );
-        }
-        StreamOp::TrimMaxLen(n) => {
-            let cut = st.len().saturating_sub(*n);
-            trim(&mut d, &mut ctx, (0..cut).collect())?;
-        }
-        StreamOp::TrimMinId(i) => {
-            if st.is_empty() {
-                return None;
-            }
-            let min = st.get(i % st.len()).expect("in range").id;
-            trim(&mut d, &mut ctx, (0..st.lower_bound(min)).collect())?;
-        }
-        StreamOp::SetId(n) => {
-            if !st.is_present() {
-                return None;
-            }
-            let m = crdt::stream::Meta {
-                added: meta.added + n,
-                ..meta
-            };
-            st.set_meta_into(&mut d, mdot, m, &mut ctx);
-        }
-        StreamOp::Clear => {
-            if !st.is_present() {
-                return None;
-            }
-            d = st.remove_all_delta(&mut ctx);
-        }
-    }
-    ctx.insert(dot);
-    ctx.insert(mdot);
-    Some((d, ctx))
 }
 
 /// What a reader sees of a stream: entries `(id, dot, fields)` and the bookkeeping.
