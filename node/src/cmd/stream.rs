@@ -548,3 +548,44 @@ fn xsetid(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     })?;
     Ok(Reply::ok())
 }
+
+/// Whether a deleted entry may lie at or after `start` (Redis' `streamRangeHasTombstones`
+/// with no end): the group counters cannot simply count entries across it.
+pub fn has_tombstones_from(s: &Stream, start: StreamId) -> bool {
+    let m = s.meta();
+    let Some(first) = s.first() else {
+        return false;
+    };
+    if m.max_deleted == StreamId::MIN || first.id > m.max_deleted {
+        return false;
+    }
+    start <= m.max_deleted
+}
+
+/// The entries-read counter of an entry ID (Redis' `streamEstimateDistanceFromFirstEverEntry`):
+/// exact or estimated from the entries added, `None` when it cannot be known.
+pub fn entries_read_at(s: &Stream, id: StreamId) -> Option<u64> {
+    let m = s.meta();
+    if m.added == 0 {
+        return Some(0);
+    }
+    if s.is_empty() && id <= m.last {
+        return Some(m.added);
+    }
+    if id == m.last {
+        return Some(m.added);
+    }
+    if id > m.last {
+        return None;
+    }
+    let first = s.first().map_or(StreamId::MIN, |e| e.id);
+    if m.max_deleted == StreamId::MIN || m.max_deleted < first {
+        if id < first {
+            return Some(m.added.saturating_sub(s.len() as u64));
+        }
+        if id == first {
+            return Some(m.added.saturating_sub(s.len() as u64) + 1);
+        }
+    }
+    None
+}

@@ -8,7 +8,10 @@ use bytes::Bytes;
 use crdt::stream::{Stream, StreamId};
 
 use super::args::{int, is, syntax_error};
-use super::stream::{entry_reply, id_reply, parse_bound, parse_id, stream_of, stream_write};
+use super::stream::{
+    entries_read_at, entry_reply, has_tombstones_from, id_reply, parse_bound, parse_id, stream_of,
+    stream_write,
+};
 use super::util::bulk;
 use super::{CmdResult, CommandSpec, Ctx, Flag, Group};
 use crate::resp::Reply;
@@ -203,11 +206,11 @@ fn group_mut<'s>(st: &'s mut Store, db: u8, key: &[u8], group: &[u8]) -> &'s mut
 }
 
 /// `id|$` of XGROUP CREATE / SETID, resolved against the stream.
-fn group_id(arg: &[u8], s: Option<&Stream>) -> Result<(StreamId, bool), Reply> {
+fn group_id(arg: &[u8], s: Option<&Stream>) -> Result<StreamId, Reply> {
     if arg == b"$" {
-        return Ok((s.map_or(StreamId::MIN, |s| s.meta().last), true));
+        return Ok(s.map_or(StreamId::MIN, |s| s.meta().last));
     }
-    Ok((parse_id(arg, 0)?, false))
+    parse_id(arg, 0)
 }
 
 fn entries_read_arg(args: &[Bytes], i: &mut usize) -> Result<Option<u64>, Reply> {
@@ -237,8 +240,7 @@ fn xgroup_create(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let db = ctx.db();
     let mut st = ctx.store();
     let s = stream_of(&st, db, key)?;
-    let (id, dollar) = group_id(&args[4], s)?;
-    let added = s.map_or(0, |s| s.meta().added);
+    let id = group_id(&args[4], s)?;
     if s.is_none() {
         if !mkstream {
             return Err(Reply::err(NEED_KEY));
@@ -261,11 +263,7 @@ fn xgroup_create(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if st.groups().of(db, key).map_or(0, |g| g.len()) >= MAX_GROUPS {
         return Err(Reply::err("too many consumer groups for this stream"));
     }
-    let er = match entries_read {
-        Some(e) => e,
-        None if dollar => Some(added),
-        None => None,
-    };
+    let er = entries_read.flatten();
     st.groups_mut().of_mut(db, key).insert(
         gname[..].into(),
         CGroup {
@@ -293,16 +291,11 @@ fn xgroup_setid(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let Some(s) = stream_of(&st, db, key)? else {
         return Err(Reply::err(NEED_KEY));
     };
-    let (id, dollar) = group_id(&args[4], Some(s))?;
-    let added = s.meta().added;
+    let id = group_id(&args[4], Some(s))?;
     check_group(&st, db, key, gname, || nogroup_xgroup(key, gname))?;
     let g = group_mut(&mut st, db, key, gname);
     g.last_id = id;
-    g.entries_read = match entries_read {
-        Some(e) => e,
-        None if dollar => Some(added),
-        None => None,
-    };
+    g.entries_read = entries_read.flatten();
     Ok(Reply::ok())
 }
 
@@ -728,7 +721,7 @@ fn xinfo_stream(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                         g.entries_read
                             .map_or(Reply::Null, |n| Reply::Integer(n as i64)),
                     ),
-                    kv("lag", lag_reply(g, &m)),
+                    kv("lag", lag_reply(g, s)),
                     kv("pel-count", Reply::Integer(g.pel.len() as i64)),
                     kv("pending", Reply::Array(pel)),
                     kv("consumers", Reply::Array(consumers)),
@@ -770,15 +763,21 @@ fn xinfo_stream(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     ]))
 }
 
-/// A group's lag: entries added after its last delivered ID (nil when unknown).
-fn lag_reply(g: &CGroup, m: &crdt::stream::Meta) -> Reply {
-    if g.last_id >= m.last {
+/// A group's lag, as Redis computes it: entries added minus the group's entries-read
+/// counter when that is valid, else estimated from its last delivered ID; nil when it
+/// cannot be known (deleted entries ahead of the group).
+fn lag_reply(g: &CGroup, s: &Stream) -> Reply {
+    let added = s.meta().added;
+    if added == 0 {
         return Reply::Integer(0);
     }
-    match g.entries_read {
-        Some(n) => Reply::Integer(m.added.saturating_sub(n) as i64),
-        None => Reply::Null,
-    }
+    let read = match g.entries_read {
+        Some(n) if !has_tombstones_from(s, g.last_id) => Some(n),
+        _ => entries_read_at(s, g.last_id),
+    };
+    read.map_or(Reply::Null, |n| {
+        Reply::Integer(added.saturating_sub(n) as i64)
+    })
 }
 
 fn xinfo_groups(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -788,14 +787,13 @@ fn xinfo_groups(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let Some(s) = stream_of(&st, db, key)? else {
         return Err(Reply::err("no such key"));
     };
-    let m = s.meta();
     let Some(groups) = st.groups().of(db, key) else {
         return Ok(Reply::Array(Vec::new()));
     };
     let out = groups
         .iter()
         .map(|(name, g)| {
-            let lag = lag_reply(g, &m);
+            let lag = lag_reply(g, s);
             Reply::Map(vec![
                 kv("name", bulk(name)),
                 kv("consumers", Reply::Integer(g.consumers.len() as i64)),

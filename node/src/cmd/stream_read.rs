@@ -11,7 +11,9 @@ use bytes::Bytes;
 use crdt::stream::StreamId;
 
 use super::args::{int, is, syntax_error};
-use super::stream::{entry_reply, id_reply, parse_id, stream_of, INVALID_ID};
+use super::stream::{
+    entries_read_at, entry_reply, has_tombstones_from, id_reply, parse_id, stream_of, INVALID_ID,
+};
 use super::util::bulk;
 use super::{CmdResult, CommandSpec, Ctx, Flag, Group};
 use crate::resp::{Protocol, Reply};
@@ -255,16 +257,32 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut all_new = true;
     for (i, key) in r.keys.iter().enumerate() {
         // Split borrows: the stream (keyspace) and the groups (node-local).
+        let mut counters = Vec::new();
         let entries: Vec<(StreamId, Option<Reply>)> = {
             let s = stream_of(&st, db, key)?.expect("checked");
             let g = &st.groups().of(db, key).expect("checked")[&gname[..]];
             match r.ids[i] {
                 ReadId::New => match g.last_id.next() {
-                    Some(from) => s
-                        .range(from, StreamId::MAX)
-                        .take(r.count)
-                        .map(|e| (e.id, Some(entry_reply(e))))
-                        .collect(),
+                    Some(from) => {
+                        let out: Vec<_> = s
+                            .range(from, StreamId::MAX)
+                            .take(r.count)
+                            .map(|e| (e.id, Some(entry_reply(e))))
+                            .collect();
+                        // The group's entries-read counter after each delivery, as
+                        // Redis keeps it.
+                        let added = s.meta().added;
+                        let mut read = g.entries_read;
+                        for (id, _) in &out {
+                            read = match read {
+                                Some(n) if !has_tombstones_from(s, *id) => Some(n + 1),
+                                other if added == 0 => other,
+                                _ => entries_read_at(s, *id),
+                            };
+                        }
+                        counters.push(read);
+                        out
+                    }
                     None => Vec::new(),
                 },
                 ReadId::After(id) => {
@@ -292,7 +310,9 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if r.ids[i] == ReadId::New {
             if let Some((last, _)) = entries.last() {
                 g.last_id = *last;
-                g.entries_read = g.entries_read.map(|n| n + entries.len() as u64);
+                if let Some(read) = counters.pop() {
+                    g.entries_read = read;
+                }
                 if let Some(c) = g.consumers.get_mut(&cname[..]) {
                     c.active_ms = Some(now);
                 }
