@@ -100,6 +100,7 @@ mod set;
 mod spec;
 mod stream;
 mod stream_group;
+mod stream_info;
 mod stream_read;
 mod string;
 mod table;
@@ -140,6 +141,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     stream::COMMANDS,
     stream_read::COMMANDS,
     stream_group::COMMANDS,
+    stream_info::COMMANDS,
     geo::COMMANDS,
     replication::COMMANDS,
     persist::COMMANDS,
