@@ -17,9 +17,10 @@
 //!   the later time wins; a PERSIST marker beats every concurrent EXPIRE. SET without
 //!   KEEPTTL clears the TTLs it observed (no marker: a concurrent EXPIRE still applies).
 //!
-//! Lists ([`crate::list::List`]) and HyperLogLogs ([`crate::hll::Hll`]) are
-//! slots like the other collections; values of later types (streams) become new [`Value`]
-//! variants (appended, so the encoding of the existing ones does not change).
+//! Lists ([`crate::list::List`]), HyperLogLogs ([`crate::hll::Hll`]) and streams
+//! ([`crate::stream::Stream`]) are slots like the other collections; each later type is a
+//! new [`Value`] variant appended at the end, so the encoding of the existing ones does
+//! not change.
 
 use crate::context::{CausalContext, DotStore};
 use crate::dot::{Dot, RegionId};
@@ -30,6 +31,7 @@ use crate::hlc::Hlc;
 use crate::hll::Hll;
 use crate::list::List;
 use crate::set::ORSet;
+use crate::stream::Stream;
 use crate::vv::VersionVector;
 use crate::zset::ZSet;
 use crate::Bytes;
@@ -50,6 +52,8 @@ pub enum Kind {
     List,
     /// HyperLogLog (TYPE says "string", as Redis stores them as strings).
     Hll,
+    /// Streams.
+    Stream,
 }
 
 impl Kind {
@@ -62,6 +66,7 @@ impl Kind {
             Kind::ZSet => "zset",
             Kind::List => "list",
             Kind::Hll => "string",
+            Kind::Stream => "stream",
         }
     }
 }
@@ -158,6 +163,8 @@ pub enum Value {
     List(Box<Coll<List>>),
     /// A HyperLogLog.
     Hll(Box<Coll<Hll>>),
+    /// A stream.
+    Stream(Box<Coll<Stream>>),
 }
 
 impl Value {
@@ -170,6 +177,7 @@ impl Value {
             Kind::ZSet => Value::ZSet(Box::default()),
             Kind::List => Value::List(Box::default()),
             Kind::Hll => Value::Hll(Box::default()),
+            Kind::Stream => Value::Stream(Box::default()),
         }
     }
     /// The value's kind.
@@ -181,6 +189,7 @@ impl Value {
             Value::ZSet(_) => Kind::ZSet,
             Value::List(_) => Kind::List,
             Value::Hll(_) => Kind::Hll,
+            Value::Stream(_) => Kind::Stream,
         }
     }
     /// Whether a reader sees it.
@@ -192,6 +201,7 @@ impl Value {
             Value::ZSet(c) => c.data.is_present(),
             Value::List(c) => !c.data.is_empty(),
             Value::Hll(c) => c.data.is_present(),
+            Value::Stream(c) => c.data.is_present(),
         }
     }
     /// Whether it holds nothing at all.
@@ -203,6 +213,7 @@ impl Value {
             Value::ZSet(c) => c.is_bottom(),
             Value::List(c) => c.is_bottom(),
             Value::Hll(c) => c.is_bottom(),
+            Value::Stream(c) => c.is_bottom(),
         }
     }
     /// The type-conflict stamp.
@@ -214,6 +225,7 @@ impl Value {
             Value::ZSet(c) => c.stamp(),
             Value::List(c) => c.stamp(),
             Value::Hll(c) => c.stamp(),
+            Value::Stream(c) => c.stamp(),
         }
     }
     fn join(&mut self, ctx: &CausalContext, other: &Value, other_ctx: &CausalContext) {
@@ -224,6 +236,7 @@ impl Value {
             (Value::ZSet(a), Value::ZSet(b)) => a.join(ctx, b, other_ctx),
             (Value::List(a), Value::List(b)) => a.join(ctx, b, other_ctx),
             (Value::Hll(a), Value::Hll(b)) => a.join(ctx, b, other_ctx),
+            (Value::Stream(a), Value::Stream(b)) => a.join(ctx, b, other_ctx),
             _ => unreachable!("slots are joined per kind"),
         }
     }
@@ -249,6 +262,10 @@ impl Value {
             // HyperLogLog deltas carry only the epochs they raise (and only the raised
             // registers): the full join is already proportional to the delta.
             (Value::Hll(a), Value::Hll(b)) => a.join(ctx, b, other_ctx),
+            (Value::Stream(a), Value::Stream(b)) => {
+                a.created.join(ctx, &b.created, other_ctx);
+                a.data.join_delta(ctx, &b.data, other_ctx)
+            }
             _ => unreachable!("slots are joined per kind"),
         }
     }
@@ -272,6 +289,10 @@ impl Value {
                 c.data.for_each_dot(f)
             }
             Value::Hll(c) => {
+                c.created.for_each_dot(f);
+                c.data.for_each_dot(f)
+            }
+            Value::Stream(c) => {
                 c.created.for_each_dot(f);
                 c.data.for_each_dot(f)
             }
@@ -317,6 +338,13 @@ impl Value {
                     data: c.data.remove_all_delta(dctx),
                 }))
             }
+            Value::Stream(c) => {
+                c.remove_created(dctx);
+                Value::Stream(Box::new(Coll {
+                    created: DotFun::default(),
+                    data: c.data.remove_all_delta(dctx),
+                }))
+            }
         }
     }
     fn gc(&mut self, stable: &VersionVector) {
@@ -327,6 +355,7 @@ impl Value {
             Value::ZSet(c) => c.data.gc(stable),
             Value::List(c) => c.data.gc(stable),
             Value::Hll(_) => {}
+            Value::Stream(c) => c.data.gc(stable),
         }
     }
     fn purge(&mut self, region: RegionId) {
@@ -335,7 +364,7 @@ impl Value {
             Value::Set(_) => {}
             Value::Hash(c) => c.data.purge(region),
             Value::ZSet(c) => c.data.purge(region),
-            Value::List(_) | Value::Hll(_) => {}
+            Value::List(_) | Value::Hll(_) | Value::Stream(_) => {}
         }
     }
 }

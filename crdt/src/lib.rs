@@ -11,6 +11,7 @@
 //!   hash fields, sorted-set scores.
 //! - [`set`]: add-wins observed-remove set. [`hash`]: observed-remove map of fields.
 //!   [`zset`]: sorted sets. [`list`]: lists (a sequence CRDT). [`hll`]: HyperLogLog.
+//!   [`stream`]: streams (per-region ID spaces, union merge).
 //! - [`key`]: the envelope every key shares — observed-remove delete, type conflicts by
 //!   HLC, expiry register. [`keyspace`]: a replica's full state and op deltas.
 //! - [`codec`]: versioned binary encoding.
@@ -35,6 +36,7 @@ pub mod keyspace;
 pub mod list;
 pub mod map;
 pub mod set;
+pub mod stream;
 pub mod string;
 pub mod tiny;
 pub mod vv;

@@ -29,6 +29,7 @@ use crdt::hll::{Hll, Registers};
 use crdt::key::{Coll, Key, Kind, Value};
 use crdt::list::List;
 use crdt::set::ORSet;
+use crdt::stream::{Fields, Stream, StreamId};
 use crdt::zset::ZSet;
 use crdt::{Dot, Hlc, KeyDelta, Keyspace, OpDelta, RegionId};
 use proptest::prelude::*;
@@ -321,6 +322,52 @@ fn pfadd(
     }
 }
 
+fn stream_of(v: &Value) -> Option<&Coll<Stream>> {
+    match v {
+        Value::Stream(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// A stream write issued with the op's dot (entries) and the next dot (the bookkeeping
+/// record and creation stamp): `f` gets the current stream, the delta, both dots.
+fn stream_op(
+    f: impl Fn(&Stream, &mut Stream, Dot, Dot, &mut CausalContext),
+) -> impl FnMut(&[u8], Option<&Key>, Dot, Hlc, &mut CausalContext) -> Key {
+    move |_, cur, dot, hlc, dctx| {
+        let c = coll(cur, Kind::Stream, stream_of);
+        let data = c.map(|c| c.data.clone()).unwrap_or_default();
+        let mut d = Stream::default();
+        let mdot = Dot::new(dot.region(), dot.seq() + 1);
+        f(&data, &mut d, dot, mdot, dctx);
+        dctx.insert(dot);
+        let created = stamps(c, mdot, hlc, dctx);
+        Key::from_value(Value::Stream(Box::new(Coll { created, data: d })))
+    }
+}
+
+fn xadd(
+    s: &Stream,
+    d: &mut Stream,
+    dot: Dot,
+    mdot: Dot,
+    c: &mut CausalContext,
+    pairs: &[(&[u8], &[u8])],
+) {
+    let id = StreamId::generate(T0 + 500, s.meta().last, dot.region()).unwrap();
+    s.add_into(d, id, Fields::new(pairs.iter().copied()), dot, c);
+    s.meta_into(
+        d,
+        dot.region(),
+        mdot,
+        |m| {
+            m.last = m.last.max(id);
+            m.added += 1;
+        },
+        c,
+    );
+}
+
 fn del(_: &[u8], cur: Option<&Key>, _: Dot, _: Hlc, dctx: &mut CausalContext) -> Key {
     cur.expect("DEL of an existing key").remove_delta(dctx)
 }
@@ -531,6 +578,49 @@ fn fixtures() -> Vec<Fixture> {
     let key_hll_dense = r1.key(b"hll").unwrap().clone();
     op("op_del_hll", "DEL hll", r1.op(&[b"hll"], del));
 
+    // Streams (after the HyperLogLogs).
+    op(
+        "op_xadd",
+        "XADD stream * f1 v1 f2 v2 (new key)",
+        r1.op(
+            &[b"stream"],
+            stream_op(|s, d, dot, mdot, c| {
+                xadd(s, d, dot, mdot, c, &[(b"f1", b"v1"), (b"f2", b"v2")])
+            }),
+        ),
+    );
+    op(
+        "op_xadd_existing",
+        "XADD stream * f v (same millisecond: seq 257)",
+        r1.op(
+            &[b"stream"],
+            stream_op(|s, d, dot, mdot, c| xadd(s, d, dot, mdot, c, &[(b"f", b"v")])),
+        ),
+    );
+    let _ = r1.op(
+        &[b"stream"],
+        stream_op(|s, d, dot, mdot, c| xadd(s, d, dot, mdot, c, &[(b"g", b"w")])),
+    );
+    op(
+        "op_xdel",
+        "XDEL stream <first id>",
+        r1.op(
+            &[b"stream"],
+            stream_op(|s, d, _, mdot, c| {
+                let id = s.first().unwrap().id;
+                s.remove_id_into(d, id);
+                s.meta_into(d, 1, mdot, |m| m.max_deleted = m.max_deleted.max(id), c);
+            }),
+        ),
+    );
+    let r2_xadd = r2.op(
+        &[b"stream"],
+        stream_op(|s, d, dot, mdot, c| xadd(s, d, dot, mdot, c, &[(b"r2", b"x")])),
+    );
+    r1.ks.apply(&r2_xadd);
+    let key_stream = r1.key(b"stream").unwrap().clone();
+    op("op_del_stream", "DEL stream", r1.op(&[b"stream"], del));
+
     let mut key = |name, what, k: Key| {
         out.push(Fixture {
             name,
@@ -578,6 +668,11 @@ fn fixtures() -> Vec<Fixture> {
         "key_list_two_regions",
         "list with a concurrent push from region 2 (two creation stamps)",
         key_list_two_regions,
+    );
+    key(
+        "key_stream",
+        "stream of two entries from region 1 (one deleted) and one from region 2",
+        key_stream,
     );
     out
 }

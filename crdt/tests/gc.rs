@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::subjects::{Hash, HyperLogLog, KeyEnv, ScoreField, Seq, Set, Space, StrField, Zset, C};
+use common::subjects::{
+    Hash, HyperLogLog, KeyEnv, ScoreField, Seq, Set, Space, StrField, Strm, Zset, C,
+};
 use common::{check_gc, config, runs, Step, Subject};
 use proptest::prelude::*;
 
@@ -58,6 +60,11 @@ proptest! {
     #[test]
     fn gc_hll(run in runs::<C<HyperLogLog>>(STEPS), more in more::<C<HyperLogLog>>()) {
         check_gc::<C<HyperLogLog>>(&run, &more)?;
+    }
+
+    #[test]
+    fn gc_stream(run in runs::<C<Strm>>(STEPS), more in more::<C<Strm>>()) {
+        check_gc::<C<Strm>>(&run, &more)?;
     }
 
     #[test]

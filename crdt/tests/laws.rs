@@ -1,5 +1,5 @@
 //! The generic law checker ([`common::check_laws`]) applied to every type: `Field<Bytes>`
-//! (strings and counters), `Field<f64>` (scores), `ORSet`, `ORHash`, `ZSet`, `List`, `Hll`, `Key` (the
+//! (strings and counters), `Field<f64>` (scores), `ORSet`, `ORHash`, `ZSet`, `List`, `Hll`, `Stream`, `Key` (the
 //! envelope: several slot types, expiry, deletes) and `Keyspace` (via `OpDelta`).
 //!
 //! Each test runs `MERIDIAN_PROPTEST_CASES` cases (default 2,000) of 3–5 replicas with
@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::subjects::{HyperLogLog, KeyEnv, ScoreField, Seq, Set, Space, StrField, Zset, C};
+use common::subjects::{HyperLogLog, KeyEnv, ScoreField, Seq, Set, Space, StrField, Strm, Zset, C};
 use common::{check_laws, config, runs};
 use proptest::prelude::*;
 
@@ -50,6 +50,11 @@ proptest! {
     #[test]
     fn laws_hll(run in runs::<C<HyperLogLog>>(STEPS)) {
         check_laws::<C<HyperLogLog>>(&run)?;
+    }
+
+    #[test]
+    fn laws_stream(run in runs::<C<Strm>>(STEPS)) {
+        check_laws::<C<Strm>>(&run)?;
     }
 
     #[test]

@@ -39,6 +39,8 @@ fn sizes() -> Vec<(&'static str, usize, usize)> {
         ("ZSet", size_of::<ZSet>(), 32),
         ("Coll<ORSet>", size_of::<Coll<ORSet>>(), 56),
         ("CausalContext", size_of::<CausalContext>(), 48),
+        // Per stream entry: ID 16, dot 8, field block 16.
+        ("stream::Entry", size_of::<crdt::stream::Entry>(), 40),
         // Wire structs (not stored per element, but kept from growing silently).
         ("KeyDelta", size_of::<KeyDelta>(), 80),
         ("OpDelta", size_of::<OpDelta>(), 40),

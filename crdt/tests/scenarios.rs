@@ -825,3 +825,78 @@ fn hll_del_wins_over_concurrent_pfadd() {
     assert_eq!(hll_count(&r1, "h"), Some(1));
     assert_eq!(r1.ks, r2.ks);
 }
+
+// ---------------------------------------------------------------------------------------
+// Streams: "entries from each region keep their own ID space so IDs never collide; union
+// merge".
+// ---------------------------------------------------------------------------------------
+
+use common::subjects::StreamOp;
+
+fn xadd(v: u8) -> Cmd {
+    Cmd::Stream(StreamOp::AddAuto(v))
+}
+
+fn stream_ids(r: &Region, key: &str) -> Vec<String> {
+    match r.get(key) {
+        Some(VObs::Stream(entries, _, _)) => entries.into_iter().map(|e| e.0).collect(),
+        other => panic!("not a stream: {other:?}"),
+    }
+}
+
+#[test]
+fn stream_concurrent_xadds_in_the_same_millisecond_are_all_kept() {
+    // Same wall-clock millisecond in both regions: distinct IDs (region in the low bits).
+    let r = concurrent(
+        &[("s", xadd(0))],
+        T0 + 1,
+        "s",
+        xadd(1),
+        T0 + 1,
+        "s",
+        xadd(2),
+    );
+    let ids = stream_ids(&r, "s");
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let seqs: Vec<u64> = ids
+        .iter()
+        .map(|i| i.split_once('-').unwrap().1.parse().unwrap())
+        .collect();
+    assert_eq!(
+        seqs[1..].iter().map(|s| s & 0xff).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    match r.get("s") {
+        Some(VObs::Stream(_, _, added)) => assert_eq!(added, 3),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn stream_trim_spares_a_concurrent_entry_and_del_spares_an_unseen_one() {
+    // Region 2 trims to MAXLEN 0 without having seen region 1's new entry: it survives.
+    let r = concurrent(
+        &[("s", xadd(0)), ("s", xadd(1))],
+        T0 + 5,
+        "s",
+        xadd(2),
+        T0 + 5,
+        "s",
+        Cmd::Stream(StreamOp::TrimMaxLen(0)),
+    );
+    let ids = stream_ids(&r, "s");
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let seq: u64 = ids[0].split_once('-').unwrap().1.parse().unwrap();
+    assert_eq!(seq & 0xff, 1, "region 1's entry survives: {ids:?}");
+    // DEL ∥ XADD: the unseen entry survives, the observed ones are gone.
+    let r = concurrent(
+        &[("s", xadd(0))],
+        T0 + 5,
+        "s",
+        Cmd::Del,
+        T0 + 5,
+        "s",
+        xadd(1),
+    );
+    assert_eq!(stream_ids(&r, "s").len(), 1);
+}

@@ -67,6 +67,8 @@ mod pubsub;
 mod set;
 #[path = "compat/slowlog.rs"]
 mod slowlog;
+#[path = "compat/stream.rs"]
+mod stream;
 #[path = "compat/strings.rs"]
 mod strings;
 #[path = "compat/transactions.rs"]
@@ -595,6 +597,7 @@ family!(memory);
 family!(list);
 family!(hll);
 family!(slowlog);
+family!(stream);
 
 #[test]
 fn comparator_modes() {

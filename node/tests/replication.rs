@@ -86,7 +86,7 @@ impl Cluster {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.dir.join("tls"));
         let data = self.dir.join(format!("region-{}", r.id));
-        let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        let child = Command::new(common::bin())
             .arg("server")
             .args(["--bind", "127.0.0.1", "--port", &r.port.to_string()])
             .args(["--region-id", &r.id.to_string()])
@@ -593,5 +593,243 @@ fn lists_and_hyperloglogs_converge_across_regions() {
         .unwrap();
     eventually(&c, want, |con| {
         cmd("PFCOUNT").arg("visitors").query::<i64>(con).unwrap()
+    });
+}
+
+/// `XRANGE key - +` as `(id, fields)` pairs.
+fn xrange_all(con: &mut Connection, key: &str) -> Vec<(String, Vec<String>)> {
+    cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query::<Vec<(String, Vec<String>)>>(con)
+        .unwrap()
+}
+
+#[test]
+fn streams_written_in_two_regions_converge_without_id_collisions() {
+    let c = Cluster::start(2);
+    wait_links(&c, 2);
+    // Both regions append concurrently (one thread each).
+    let per = 200;
+    let writers: Vec<_> = (0..2)
+        .map(|i| {
+            let mut con = c.conn(i);
+            std::thread::spawn(move || {
+                (0..per)
+                    .map(|j| {
+                        cmd("XADD")
+                            .arg("events")
+                            .arg("*")
+                            .arg("from")
+                            .arg(format!("r{}-{j}", i + 1))
+                            .query::<String>(&mut con)
+                            .unwrap()
+                    })
+                    .collect::<Vec<String>>()
+            })
+        })
+        .collect();
+    let ids: Vec<Vec<String>> = writers.into_iter().map(|t| t.join().unwrap()).collect();
+    // Each region's IDs carry its region id in the low 8 bits of the sequence part.
+    for (i, region_ids) in ids.iter().enumerate() {
+        for id in region_ids {
+            let seq: u64 = id.split_once('-').unwrap().1.parse().unwrap();
+            assert_eq!(seq & 0xff, i as u64 + 1, "{id} from region {}", i + 1);
+        }
+    }
+    let mut all: Vec<&String> = ids.iter().flatten().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 2 * per, "IDs collided");
+    // Union: every entry everywhere, in the same (ID) order.
+    eventually(&c, (2 * per) as i64, |con| {
+        cmd("XLEN").arg("events").query::<i64>(con).unwrap()
+    });
+    let a = xrange_all(&mut c.conn(0), "events");
+    let b = xrange_all(&mut c.conn(1), "events");
+    assert_eq!(a, b);
+    let parse = |id: &str| {
+        let (x, y) = id.split_once('-').unwrap();
+        (x.parse::<u64>().unwrap(), y.parse::<u64>().unwrap())
+    };
+    assert!(a.windows(2).all(|w| parse(&w[0].0) < parse(&w[1].0)));
+    // Bookkeeping converges too: entries added counts both regions' writes.
+    eventually(&c, (2 * per) as i64, |con| {
+        let info: Vec<redis::Value> = cmd("XINFO").arg("STREAM").arg("events").query(con).unwrap();
+        let i = info
+            .iter()
+            .position(|v| *v == redis::Value::BulkString(b"entries-added".to_vec()))
+            .unwrap();
+        redis::from_redis_value::<i64>(info[i + 1].clone()).unwrap()
+    });
+    // XDEL in one region removes the entry everywhere; XTRIM too.
+    let victim = ids[1][5].clone();
+    let n: i64 = cmd("XDEL")
+        .arg("events")
+        .arg(&victim)
+        .query(&mut c.conn(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    let _: i64 = cmd("XTRIM")
+        .arg("events")
+        .arg("MAXLEN")
+        .arg(100)
+        .query(&mut c.conn(1))
+        .unwrap();
+    eventually(&c, 100, |con| {
+        cmd("XLEN").arg("events").query::<i64>(con).unwrap()
+    });
+    assert_eq!(
+        xrange_all(&mut c.conn(0), "events"),
+        xrange_all(&mut c.conn(1), "events")
+    );
+}
+
+#[test]
+fn xread_block_in_one_region_is_woken_by_xadd_in_another_and_groups_stay_local() {
+    let c = Cluster::start(2);
+    wait_links(&c, 2);
+    let _: String = cmd("XADD")
+        .arg("feed")
+        .arg("1-1")
+        .arg("k")
+        .arg("v")
+        .query(&mut c.conn(0))
+        .unwrap();
+    eventually(&c, 1, |con| {
+        cmd("XLEN").arg("feed").query::<i64>(con).unwrap()
+    });
+    let mut waiter = c.conn(1);
+    waiter
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let start = Instant::now();
+    let t = std::thread::spawn(move || {
+        cmd("XREAD")
+            .arg("BLOCK")
+            .arg(25_000)
+            .arg("STREAMS")
+            .arg("feed")
+            .arg("$")
+            .query::<redis::Value>(&mut waiter)
+            .unwrap()
+    });
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let info: String = cmd("INFO").arg("clients").query(&mut c.conn(1)).unwrap();
+        if info.contains("blocked_clients:1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "client never blocked");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let id: String = cmd("XADD")
+        .arg("feed")
+        .arg("*")
+        .arg("from")
+        .arg("region-1")
+        .query(&mut c.conn(0))
+        .unwrap();
+    let got = format!("{:?}", t.join().unwrap());
+    assert!(got.contains(&id) && got.contains("region-1"), "{got}");
+    assert!(start.elapsed() < Duration::from_secs(25));
+    // Consumer groups are per region: created in region 1, unknown in region 2.
+    let _: String = cmd("XGROUP")
+        .arg("CREATE")
+        .arg("feed")
+        .arg("g")
+        .arg("0")
+        .query(&mut c.conn(0))
+        .unwrap();
+    let err = cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g")
+        .arg("c")
+        .arg("STREAMS")
+        .arg("feed")
+        .arg(">")
+        .query::<redis::Value>(&mut c.conn(1))
+        .unwrap_err();
+    assert_eq!(err.code(), Some("NOGROUP"));
+    // Region 1's group reads the whole merged stream.
+    let v: redis::Value = cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g")
+        .arg("c")
+        .arg("STREAMS")
+        .arg("feed")
+        .arg(">")
+        .query(&mut c.conn(0))
+        .unwrap();
+    let s = format!("{v:?}");
+    assert!(s.contains("1-1") && s.contains(&id), "{s}");
+}
+
+#[test]
+fn restarted_region_gets_its_streams_back_by_full_resync_and_generates_higher_ids() {
+    let mut c = Cluster::start(2);
+    wait_links(&c, 2);
+    let mut own = Vec::new();
+    for j in 0..50 {
+        let id: String = cmd("XADD")
+            .arg("log")
+            .arg("*")
+            .arg("j")
+            .arg(j)
+            .query(&mut c.conn(1))
+            .unwrap();
+        own.push(id);
+        let _: String = cmd("XADD")
+            .arg("log")
+            .arg("*")
+            .arg("k")
+            .arg(j)
+            .query(&mut c.conn(0))
+            .unwrap();
+    }
+    let _: i64 = cmd("XDEL")
+        .arg("log")
+        .arg(&own[0])
+        .query(&mut c.conn(1))
+        .unwrap();
+    eventually(&c, 99, |con| {
+        cmd("XLEN").arg("log").query::<i64>(con).unwrap()
+    });
+    let before = xrange_all(&mut c.conn(0), "log");
+    // Region 2 loses everything (no persistence) and comes back by full resync.
+    c.kill(1);
+    c.spawn(1, None);
+    c.wait_ready(1);
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    while xrange_all(&mut c.conn(1), "log") != before {
+        assert!(Instant::now() < deadline, "stream not resynced");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Once writable again, its generated IDs are above everything it had generated.
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    let id = loop {
+        match cmd("XADD")
+            .arg("log")
+            .arg("*")
+            .arg("after")
+            .arg("restart")
+            .query::<String>(&mut c.conn(1))
+        {
+            Ok(id) => break id,
+            Err(e) => {
+                assert!(e.to_string().to_lowercase().contains("readonly"), "{e}");
+                assert!(Instant::now() < deadline, "region 2 never became writable");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    let parse = |id: &str| {
+        let (x, y) = id.split_once('-').unwrap();
+        (x.parse::<u64>().unwrap(), y.parse::<u64>().unwrap())
+    };
+    assert!(parse(&id) > parse(own.last().unwrap()), "{id}");
+    eventually(&c, 100, |con| {
+        cmd("XLEN").arg("log").query::<i64>(con).unwrap()
     });
 }

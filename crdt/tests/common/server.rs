@@ -66,6 +66,9 @@ pub enum Cmd {
     LTrim(i64, i64),
     /// PFADD k e...
     PfAdd(Vec<Vec<u8>>),
+    /// Stream commands (XADD, XDEL, XTRIM, XSETID; issued with two dots: see
+    /// `stream_cmd`).
+    Stream(StreamOp),
     /// DEL k
     Del,
     /// PEXPIREAT k ms
@@ -88,6 +91,7 @@ impl Cmd {
             | Cmd::LRem(..)
             | Cmd::LTrim(..) => Kind::List,
             Cmd::PfAdd(_) => Kind::Hll,
+            Cmd::Stream(_) => Kind::Stream,
             Cmd::Del | Cmd::ExpireAt(_) | Cmd::Persist => return None,
         })
     }
@@ -200,6 +204,9 @@ pub fn key_cmd(key: &Key, dot: Dot, hlc: Hlc, cmd: &Cmd) -> Vec<Causal<Key>> {
     }
     if let Cmd::PfAdd(es) = cmd {
         return pfadd(key, dot, hlc, es, creating);
+    }
+    if let Cmd::Stream(op) = cmd {
+        return stream(key, dot, hlc, op, creating);
     }
     // Validate before emitting anything.
     let str_field = match key.slot(Kind::String) {
@@ -357,6 +364,41 @@ fn pfadd(key: &Key, dot: Dot, hlc: Hlc, es: &[Vec<u8>], creating: bool) -> Vec<C
     out
 }
 
+/// A stream command (the key is visible as a stream or not visible at all). The
+/// creation stamp uses the op's bookkeeping dot (the entry dot names the entry only).
+fn stream(key: &Key, dot: Dot, hlc: Hlc, op: &StreamOp, creating: bool) -> Vec<Causal<Key>> {
+    let mut out = Vec::new();
+    if creating && !matches!(op, StreamOp::AddAuto(_) | StreamOp::AddExplicit(..)) {
+        return out;
+    }
+    let empty = Box::<Coll<crdt::stream::Stream>>::default();
+    let coll = match key.slot(Kind::Stream) {
+        Some(Value::Stream(c)) if !creating => c,
+        _ => &empty,
+    };
+    let Some((d, mut c)) = stream_cmd(&coll.data, dot, hlc, op) else {
+        return out;
+    };
+    let mut c0 = CausalContext::new();
+    if creating {
+        if !key.is_bottom() {
+            out.push(causal(key.remove_delta(&mut c0), c0));
+        }
+    } else if let Some(h) = key.remove_hidden_delta(&mut c0) {
+        out.push(causal(h, c0));
+    }
+    if matches!(op, StreamOp::Clear) {
+        out.push(causal(key.remove_delta(&mut c), c));
+        return out;
+    }
+    let created = stamps(coll, creating, stream_meta_dot(dot), hlc, &mut c);
+    out.push(causal(
+        Key::from_value(Value::Stream(Box::new(Coll { created, data: d }))),
+        c,
+    ));
+    out
+}
+
 /// Normalises a Redis index (negative: from the tail) for a list of `len`.
 pub fn norm_index(i: i64, len: usize) -> Option<usize> {
     let len = len as i64;
@@ -495,6 +537,9 @@ pub fn op(
     }
 }
 
+/// A stream entry as a client sees it: ID and field-value pairs.
+pub type StreamEntryObs = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
 /// What a client sees of a value.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum VObs {
@@ -510,6 +555,8 @@ pub enum VObs {
     List(Vec<Vec<u8>>),
     /// HyperLogLog: the non-zero registers a reader sees.
     Hll(Vec<(usize, u8)>),
+    /// Stream: entries `(id, fields)` and the last ID / entries added.
+    Stream(Vec<StreamEntryObs>, String, u64),
 }
 
 /// Score bits with -0.0 normalised to 0.0 (ZSCORE prints both as "0").
@@ -544,6 +591,20 @@ pub fn obs_value(v: &Value) -> VObs {
         ),
         Value::List(c) => VObs::List(c.data.iter().map(|v| v.to_vec()).collect()),
         Value::Hll(c) => VObs::Hll(c.data.registers().nonzero().collect()),
+        Value::Stream(c) => {
+            let m = c.data.meta();
+            VObs::Stream(
+                c.data
+                    .entries()
+                    .map(|e| {
+                        let f = e.fields.pairs().map(|(f, v)| (f.to_vec(), v.to_vec()));
+                        (e.id.to_string(), f.collect())
+                    })
+                    .collect(),
+                m.last.to_string(),
+                m.added,
+            )
+        }
     }
 }
 
@@ -638,4 +699,130 @@ pub fn set(ms: &[&str]) -> Option<VObs> {
 /// Shorthand: bytes.
 pub fn b(v: &str) -> Vec<u8> {
     v.as_bytes().to_vec()
+}
+
+/// Stream ops.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StreamOp {
+    /// XADD with a generated ID (`*`) and one field.
+    AddAuto(u8),
+    /// XADD with an explicit small ID `ms-seq` (fails unless above the last ID, so regions
+    /// adding the same explicit ID concurrently collide).
+    AddExplicit(u64, u64, u8),
+    /// XDEL of the entry at an index (modulo the length).
+    Del(usize),
+    /// XTRIM MAXLEN n.
+    TrimMaxLen(usize),
+    /// XTRIM MINID (the ID of the entry at an index, modulo the length).
+    TrimMinId(usize),
+    /// XSETID to the last ID with entries-added raised by n.
+    SetId(u64),
+    /// DEL of the key.
+    Clear,
+}
+
+/// The second dot of a stream op: its bookkeeping record's (see `crdt::stream`).
+pub fn stream_meta_dot(dot: Dot) -> Dot {
+    Dot::new(dot.region(), dot.seq() + 1)
+}
+
+/// Builds the delta of a stream op issued with the op's two dots `dot` (entry) and
+/// `stream_meta_dot(dot)` (bookkeeping). Both dots go into the delta context, used or not,
+/// so the issuer's dots stay contiguous.
+pub fn stream_cmd(
+    st: &crdt::stream::Stream,
+    dot: Dot,
+    hlc: Hlc,
+    op: &StreamOp,
+) -> Option<(crdt::stream::Stream, CausalContext)> {
+    use crdt::stream::{Fields, Stream, StreamId};
+    let mdot = stream_meta_dot(dot);
+    let region = dot.region();
+    let mut d = Stream::default();
+    let mut ctx = CausalContext::new();
+    let meta = st.meta();
+    let trim = |d: &mut Stream, ctx: &mut CausalContext, idx: Vec<usize>| {
+        let max = idx.iter().filter_map(|i| st.get(*i)).map(|e| e.id).max()?;
+        for i in idx {
+            st.remove_at_into(d, i);
+        }
+        st.meta_into(
+            d,
+            region,
+            mdot,
+            |m| m.max_deleted = m.max_deleted.max(max),
+            ctx,
+        );
+        Some(())
+    };
+    match op {
+        StreamOp::AddAuto(v) | StreamOp::AddExplicit(_, _, v) => {
+            let id = match op {
+                StreamOp::AddExplicit(ms, seq, _) => {
+                    let id = StreamId::new(*ms, *seq);
+                    if id <= meta.last || id == StreamId::MIN {
+                        return None;
+                    }
+                    id
+                }
+                _ => StreamId::generate(hlc.ms(), meta.last, region)?,
+            };
+            let fields = Fields::new([(&b"f"[..], &[b'x' + *v][..])]);
+            st.add_into(&mut d, id, fields, dot, &mut ctx);
+            st.meta_into(
+                &mut d,
+                region,
+                mdot,
+                |m| {
+                    m.last = m.last.max(id);
+                    m.added += 1;
+                },
+                &mut ctx,
+            );
+        }
+        StreamOp::Del(i) => {
+            if st.is_empty() {
+                return None;
+            }
+            let id = st.get(i % st.len()).expect("in range").id;
+            st.remove_id_into(&mut d, id);
+            st.meta_into(
+                &mut d,
+                region,
+                mdot,
+                |m| m.max_deleted = m.max_deleted.max(id),
+                &mut ctx,
+            );
+        }
+        StreamOp::TrimMaxLen(n) => {
+            let cut = st.len().saturating_sub(*n);
+            trim(&mut d, &mut ctx, (0..cut).collect())?;
+        }
+        StreamOp::TrimMinId(i) => {
+            if st.is_empty() {
+                return None;
+            }
+            let min = st.get(i % st.len()).expect("in range").id;
+            trim(&mut d, &mut ctx, (0..st.lower_bound(min)).collect())?;
+        }
+        StreamOp::SetId(n) => {
+            if !st.is_present() {
+                return None;
+            }
+            let m = crdt::stream::Meta {
+                added: meta.added + n,
+                ..meta
+            };
+            st.set_meta_into(&mut d, mdot, m, &mut ctx);
+        }
+        StreamOp::Clear => {
+            if !st.is_present() {
+                return None;
+            }
+            d = st.remove_all_delta(&mut ctx);
+        }
+    }
+    ctx.insert(dot);
+    ctx.insert(mdot);
+    Some((d, ctx))
 }

@@ -8,7 +8,8 @@
 //! through the keyed path (`Keyspace::apply`), so that one law is skipped there while all
 //! others (including "deltas in any order == merged full states") are checked.
 
-use super::server::{self, obs_key, obs_keyspace, Cmd, VObs};
+pub use super::server::StreamOp;
+use super::server::{self, obs_key, obs_keyspace, stream_cmd, Cmd, VObs};
 use super::Subject;
 use crdt::context::{Causal, CausalContext, DotStore};
 use crdt::field::Field;
@@ -536,6 +537,7 @@ pub fn key_cmd() -> BoxedStrategy<Cmd> {
         1 => Just(Cmd::Persist),
         6 => list_cmd_one(),
         2 => proptest::collection::vec(value(), 0..3).prop_map(Cmd::PfAdd),
+        3 => Strm::ops().prop_map(Cmd::Stream),
     ]
     .boxed()
 }
@@ -631,4 +633,69 @@ impl Subject for Space {
         Some(d.dot)
     }
     const CAUSAL: bool = true;
+}
+
+/// What a reader sees of a stream: entries `(id, dot, fields)` and the bookkeeping.
+pub type StreamObs = (
+    Vec<(String, Dot, Vec<(Vec<u8>, Vec<u8>)>)>,
+    Option<(String, u64, String)>,
+);
+
+/// `Stream`: entries, deletes, trims, bookkeeping, DEL.
+pub struct Strm;
+impl CausalSubject for Strm {
+    type T = crdt::stream::Stream;
+    type Op = StreamOp;
+    type Obs = StreamObs;
+    fn ops() -> BoxedStrategy<StreamOp> {
+        prop_oneof![
+            5 => (0u8..3).prop_map(StreamOp::AddAuto),
+            2 => (1u64..3, 0u64..2, 0u8..3).prop_map(|(m, s, v)| StreamOp::AddExplicit(m, s, v)),
+            2 => any::<usize>().prop_map(StreamOp::Del),
+            1 => (0usize..3).prop_map(StreamOp::TrimMaxLen),
+            1 => any::<usize>().prop_map(StreamOp::TrimMinId),
+            1 => (0u64..3).prop_map(StreamOp::SetId),
+            1 => Just(StreamOp::Clear),
+        ]
+        .boxed()
+    }
+    fn mutate(
+        s: &Causal<crdt::stream::Stream>,
+        dot: Dot,
+        hlc: Hlc,
+        op: &StreamOp,
+    ) -> Vec<Causal<crdt::stream::Stream>> {
+        match stream_cmd(&s.store, dot, hlc, op) {
+            Some((store, ctx)) => vec![Causal { store, ctx }],
+            None => Vec::new(),
+        }
+    }
+    fn join_delta(s: &mut Causal<crdt::stream::Stream>, d: &Causal<crdt::stream::Stream>) {
+        s.store.join_delta(&s.ctx, &d.store, &d.ctx);
+        s.ctx.join(&d.ctx);
+    }
+    fn observe(s: &Causal<crdt::stream::Stream>) -> Self::Obs {
+        let entries = s
+            .store
+            .entries()
+            .map(|e| {
+                (
+                    e.id.to_string(),
+                    e.dot,
+                    e.fields
+                        .pairs()
+                        .map(|(f, v)| (f.to_vec(), v.to_vec()))
+                        .collect(),
+                )
+            })
+            .collect();
+        let meta = s.store.is_present().then(|| {
+            let m = s.store.meta();
+            (m.last.to_string(), m.added, m.max_deleted.to_string())
+        });
+        (entries, meta)
+    }
+    fn gc(s: &mut Causal<crdt::stream::Stream>, stable: &VersionVector) {
+        s.store.gc(stable)
+    }
 }

@@ -90,6 +90,19 @@ pub fn command_keys(entry: &CommandEntry, args: &[Bytes]) -> Keys {
                     }
                 }
             }
+            "xread" | "xreadgroup" => {
+                // Keys: the first half of the arguments after STREAMS.
+                let from = if name == "xread" { 1 } else { 4 };
+                let streams = args
+                    .iter()
+                    .enumerate()
+                    .skip(from)
+                    .find(|(_, a)| a.eq_ignore_ascii_case(b"streams"));
+                if let Some((p, _)) = streams {
+                    let n = (args.len() - p - 1) / 2;
+                    out.extend((p + 1..p + 1 + n).map(|i| (i, default_access(entry))));
+                }
+            }
             _ => return Keys::All,
         }
         return Keys::Args(out);
@@ -184,5 +197,13 @@ mod tests {
             Keys::Args(vec![(1, READ), (2, WRITE)])
         );
         assert_eq!(keys(&["ping"]), Keys::Args(vec![]));
+        assert_eq!(
+            keys(&["xread", "COUNT", "1", "STREAMS", "a", "b", "0", "$"]),
+            Keys::Args(vec![(4, READ), (5, READ)])
+        );
+        assert_eq!(
+            keys(&["xreadgroup", "GROUP", "streams", "c", "STREAMS", "a", ">"]),
+            Keys::Args(vec![(5, READ_WRITE)])
+        );
     }
 }

@@ -391,6 +391,7 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             crdt::Value::ZSet(_) => "skiplist",
             crdt::Value::List(_) => "quicklist",
             crdt::Value::Hll(_) => "raw",
+            crdt::Value::Stream(_) => "stream",
         };
         Ok(Reply::bulk_str(enc))
     } else if is(sub, "refcount") {

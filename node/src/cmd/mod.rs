@@ -100,6 +100,10 @@ mod server;
 mod set;
 mod slowlog;
 mod spec;
+mod stream;
+mod stream_group;
+mod stream_info;
+mod stream_read;
 mod string;
 mod table;
 mod util;
@@ -136,6 +140,10 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     zset::COMMANDS,
     list::COMMANDS,
     hll::COMMANDS,
+    stream::COMMANDS,
+    stream_read::COMMANDS,
+    stream_group::COMMANDS,
+    stream_info::COMMANDS,
     geo::COMMANDS,
     replication::COMMANDS,
     persist::COMMANDS,

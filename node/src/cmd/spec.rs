@@ -99,6 +99,8 @@ pub enum Group {
     Pubsub,
     /// Transactions.
     Transactions,
+    /// Streams.
+    Stream,
 }
 
 impl Group {
@@ -117,6 +119,7 @@ impl Group {
             Group::Geo => "geo",
             Group::Pubsub => "pubsub",
             Group::Transactions => "transactions",
+            Group::Stream => "stream",
         }
     }
 
@@ -134,6 +137,7 @@ impl Group {
             Group::Geo => Some("geo"),
             Group::Pubsub => Some("pubsub"),
             Group::Transactions => Some("transaction"),
+            Group::Stream => Some("stream"),
             Group::Server => None,
         }
     }

@@ -235,6 +235,8 @@ pub struct ClientState {
     pub woff: u64,
     /// User and authentication (set on connection; see `cmd::access`).
     pub session: Option<crate::acl::Session>,
+    /// The IDs a blocked XREAD resolved (`$`) on its first run, kept for its retries.
+    pub stream_block_ids: Option<Vec<crdt::stream::StreamId>>,
 }
 
 impl ClientState {
@@ -249,6 +251,7 @@ impl ClientState {
             pubsub: None,
             woff: 0,
             session: None,
+            stream_block_ids: None,
         }
     }
 

@@ -20,6 +20,7 @@
 mod blocking;
 mod data;
 mod evict;
+pub mod groups;
 mod write;
 
 pub use blocking::{Blocking, WaiterId, Wake};
@@ -110,6 +111,8 @@ pub struct Store {
     /// Clients blocked on keys (BZPOPMIN & co.), woken by every delta applied to their
     /// keys. Empty unless somebody is blocked, so other writes pay one branch.
     blocking: Blocking,
+    /// Stream consumer groups (node-local, see [`groups`]).
+    groups: groups::Groups,
 }
 
 /// A watched key's modification counter and how many watches hold it.
@@ -260,6 +263,7 @@ impl Store {
             batch: None,
             watched: HashMap::new(),
             blocking: Blocking::default(),
+            groups: groups::Groups::default(),
         }
     }
 
@@ -454,6 +458,26 @@ impl Store {
         &self.blocking
     }
 
+    /// Stream consumer groups (node-local, never replicated: see [`groups`]).
+    pub fn groups(&self) -> &groups::Groups {
+        &self.groups
+    }
+
+    /// Stream consumer groups, for changes.
+    pub fn groups_mut(&mut self) -> &mut groups::Groups {
+        &mut self.groups
+    }
+
+    /// Drops the consumer groups of `key` unless it is a visible stream.
+    fn check_groups(&mut self, db: u8, key: &[u8]) {
+        if self.groups.is_empty() || self.groups.of(db, key).is_none() {
+            return;
+        }
+        if self.kind(db, key) != Some(Kind::Stream) {
+            self.groups.drop_key(db, key);
+        }
+    }
+
     fn apply_key_tracked(&mut self, kd: &crdt::KeyDelta) {
         if !self.watched.is_empty() {
             if let Some(w) = self
@@ -469,6 +493,7 @@ impl Store {
         }
         let before = self.ks.get(kd.db, &kd.key).and_then(|k| k.expire_at());
         self.ks.apply_key(kd);
+        self.check_groups(kd.db, &kd.key);
         let after = self.ks.get(kd.db, &kd.key).and_then(|k| k.expire_at());
         if before != after {
             if let Some(at) = before {
@@ -497,6 +522,7 @@ impl Store {
         }
         let before = self.ks.get(db, key).and_then(|k| k.expire_at());
         self.ks.merge_key(db, key, state, ctx);
+        self.check_groups(db, key);
         let after = self.ks.get(db, key).and_then(|k| k.expire_at());
         if before != after {
             if let Some(at) = before {

@@ -231,6 +231,7 @@ impl<'a> Write<'a> {
                 Value::ZSet(c) => c.created = created,
                 Value::List(c) => c.created = created,
                 Value::Hll(c) => c.created = created,
+                Value::Stream(c) => c.created = created,
                 Value::Str(_) => unreachable!("strings carry their stamp in the register"),
             }
         }
@@ -284,7 +285,12 @@ impl<'a> Write<'a> {
         let (dot, hlc) = self.stamp();
         let mut ctx = CausalContext::new();
         ctx.insert(dot);
-        let v = rebuild_value(&val, dot, hlc);
+        // A stream's bookkeeping record needs a dot of its own (see `crdt::stream`).
+        let meta_dot = match val {
+            Value::Stream(_) => self.stamp().0,
+            _ => dot,
+        };
+        let v = rebuild_value(&val, dot, hlc, meta_dot);
         self.emit(dst, Key::from_value(v), ctx);
         if let Some(at) = ttl {
             // The TTL is an entry of its own: it needs its own dot. Reusing the value's
@@ -303,7 +309,8 @@ impl<'a> Write<'a> {
 }
 
 /// A fresh value equal (as read) to `v`, with all entries under one new dot.
-fn rebuild_value(v: &Value, dot: Dot, hlc: Hlc) -> Value {
+/// Streams put their bookkeeping record under `meta_dot` (a dot naming no entry).
+fn rebuild_value(v: &Value, dot: Dot, hlc: Hlc, meta_dot: Dot) -> Value {
     let mut ctx = CausalContext::new();
     match v {
         Value::Str(f) => {
@@ -362,6 +369,21 @@ fn rebuild_value(v: &Value, dot: Dot, hlc: Hlc) -> Value {
             created: crdt::dotset::DotFun::one(dot, hlc),
             data: crdt::hll::Hll::from_registers(dot, c.data.registers()),
         })),
+        Value::Stream(c) => {
+            // Entries keep their IDs; the bookkeeping is one record with the source's
+            // values.
+            let empty = crdt::stream::Stream::default();
+            let mut s = crdt::stream::Stream::default();
+            for e in c.data.entries() {
+                empty.add_into(&mut s, e.id, e.fields.clone(), dot, &mut ctx);
+            }
+            let m = c.data.meta();
+            empty.set_meta_into(&mut s, meta_dot, m, &mut ctx);
+            Value::Stream(Box::new(Coll {
+                created: crdt::dotset::DotFun::one(dot, hlc),
+                data: s,
+            }))
+        }
     }
 }
 

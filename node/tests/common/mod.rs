@@ -13,6 +13,12 @@ use std::{
 /// Upper bound for any single wait in these tests.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The server binary: `$MERIDIAN_BIN` when set (e.g. a copy kept apart from a target
+/// directory that other builds share), else the one cargo built for these tests.
+pub fn bin() -> String {
+    std::env::var("MERIDIAN_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_meridian").to_string())
+}
+
 /// A running `meridian server`, killed when dropped.
 pub struct Server {
     pub port: u16,
@@ -38,7 +44,7 @@ impl Server {
         // server binds it; retry a few times.
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+            let child = Command::new(bin())
                 .args(["server", "--bind", bind, "--port", &port.to_string()])
                 .args(extra)
                 .env("MERIDIAN_LOG", "warn")
