@@ -99,6 +99,8 @@ pub enum Group {
     Pubsub,
     /// Transactions.
     Transactions,
+    /// Scripting.
+    Scripting,
 }
 
 impl Group {
@@ -117,6 +119,7 @@ impl Group {
             Group::Geo => "geo",
             Group::Pubsub => "pubsub",
             Group::Transactions => "transactions",
+            Group::Scripting => "scripting",
         }
     }
 
@@ -134,6 +137,7 @@ impl Group {
             Group::Geo => Some("geo"),
             Group::Pubsub => Some("pubsub"),
             Group::Transactions => Some("transaction"),
+            Group::Scripting => Some("scripting"),
             Group::Server => None,
         }
     }
