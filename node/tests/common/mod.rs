@@ -19,6 +19,11 @@ pub struct Server {
     pub child: Child,
 }
 
+/// The server binary: `MERIDIAN_BIN` when set, else the one cargo built.
+pub fn binary() -> std::ffi::OsString {
+    std::env::var_os("MERIDIAN_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_meridian").into())
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -38,7 +43,7 @@ impl Server {
         // server binds it; retry a few times.
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+            let child = Command::new(binary())
                 .args(["server", "--bind", bind, "--port", &port.to_string()])
                 .args(extra)
                 .env("MERIDIAN_LOG", "warn")
