@@ -101,6 +101,10 @@ pub fn eval(ctx: &mut Ctx<'_>, args: &[Bytes], source: Source, read_only: bool) 
                 )
             };
             guard.end_batch();
+            // WAIT after EVAL waits for the script's op (shipped at the end of the batch).
+            if let Some(r) = server.repl.get() {
+                ctx.client.woff = guard.keyspace().applied().get(r.region());
+            }
             reply
         }
     }
