@@ -63,6 +63,8 @@ mod list;
 mod memory;
 #[path = "compat/pubsub.rs"]
 mod pubsub;
+#[path = "compat/scripting.rs"]
+mod scripting;
 #[path = "compat/set.rs"]
 mod set;
 #[path = "compat/strings.rs"]
@@ -592,6 +594,7 @@ family!(geo);
 family!(memory);
 family!(list);
 family!(hll);
+family!(scripting);
 
 #[test]
 fn comparator_modes() {

@@ -38,7 +38,7 @@ end
 G.pcall = function(f, ...) return unerr(rawpcall(f, ...)) end
 G.xpcall = function(f, h) return unerr(rawxpcall(f, h)) end
 G.rawset = function(t, k, v)
-  if protected[t] then error('Attempt to modify a readonly table', 2) end
+  if protected[t] then error('Attempt to modify a readonly table', 0) end
   return rawset_real(t, k, v)
 end
 -- No bytecode: only source text may be loaded.
@@ -68,7 +68,9 @@ redis.call = rt.redis_call
 redis.pcall = rt.redis_pcall
 redis.error_reply = function(msg)
   if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
+  -- As Redis' luaPushErrorBuff: a message without an error code gets ERR.
   if msg:sub(1, 1) == '-' then msg = msg:sub(2) end
+  if not msg:find(' ', 1, true) then msg = 'ERR ' .. msg end
   return {err = msg}
 end
 redis.status_reply = function(msg)

@@ -145,6 +145,8 @@ fn run_held(
         resp: &resp,
         run,
     };
+    // A SELECT inside the script does not change the caller's database (Redis 7).
+    let db = env.client.db();
     run.start(limit_ms);
     let outcome = eng.lua().scope(|scope| {
         let f = scope.create_function_mut(|lua, values| call(lua, &mut env, values))?;
@@ -158,6 +160,7 @@ fn run_held(
     });
     let abort = run.abort();
     run.finish();
+    env.client.set_db(db);
     eng.after_run();
     let outcome = outcome.unwrap_or_else(|e| Err((format!("ERR {e}"), None)));
     match (outcome, abort) {
