@@ -7,8 +7,9 @@ Usage:  bench/node_vs_redis.py [--meridian PATH] [--requests N] [--reps R] [--qu
 Both servers run on 127.0.0.1 with no persistence, pinned to CPU 0 (taskset) when the
 machine has 2+ cores; redis-benchmark runs pinned to CPU 1. Meridian's tokio runtime is
 limited to one worker thread so both servers get one core. For each command (SET GET INCR
-SADD HSET ZADD LPUSH LPOP XADD; before LPOP the same number of LPUSHes fill the list;
-XADD appends to one stream with generated IDs) and pipeline depth (-P 1, -P 16) the two servers are measured
+SADD HSET ZADD LPUSH LPOP XADD, and EVAL of `return redis.call('incr', KEYS[1])`; before LPOP
+the same number of LPUSHes fill the list; XADD appends to one stream with generated IDs) and
+pipeline depth (-P 1, -P 16) the two servers are measured
 alternately R times and the median run is reported: ops/s, p50 and p99 latency (ms) and
 the Meridian/Redis ops ratio. Then memory: 1M SETs of 16-byte keys and 64-byte values,
 RSS growth of each server, and the ratio. Prints a Markdown table.
@@ -23,10 +24,14 @@ import sys
 import tempfile
 import time
 
-TESTS = ["set", "get", "incr", "sadd", "hset", "zadd", "lpush", "lpop", "xadd"]
+TESTS = ["set", "get", "incr", "sadd", "hset", "zadd", "lpush", "lpop", "xadd", "eval"]
 
-# Tests that redis-benchmark has no built-in for: the command line it sends instead.
-CUSTOM = {"xadd": ["XADD", "mystream", "*", "f", "v"]}
+# Tests that are not redis-benchmark -t names: the command line to run instead.
+CUSTOM = {
+    "xadd": ["XADD", "mystream", "*", "f", "v"],
+    # A one-command Lua script (the script cache hit path, one store lock, one op).
+    "eval": ["EVAL", "return redis.call('incr', KEYS[1])", "1", "counter:__rand_int__"],
+}
 
 
 def free_port():
@@ -92,9 +97,10 @@ def start_meridian(path):
 
 
 def bench(server, test, pipeline, requests):
-    what = CUSTOM[test] if test in CUSTOM else ["-t", test]
-    out = subprocess.run(pin(1) + ["redis-benchmark", "-p", str(server.port), "-n", str(requests),
-                                   "-c", "50", "-P", str(pipeline), "-r", "100000", "--csv", "-q"] + what,
+    custom = CUSTOM.get(test, [])
+    select = [] if custom else ["-t", test]
+    out = subprocess.run(pin(1) + ["redis-benchmark", "-p", str(server.port), *select, "-n", str(requests),
+                                   "-c", "50", "-P", str(pipeline), "-r", "100000", "--csv", "-q", *custom],
                          capture_output=True, text=True, timeout=600).stdout
     for line in out.splitlines():
         cols = [c.strip('"') for c in line.split(",")]

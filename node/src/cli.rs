@@ -183,6 +183,18 @@ pub struct ServerArgs {
     /// volatile-ttl (delete keys everywhere) [default: noeviction].
     #[arg(long, value_name = "POLICY")]
     pub maxmemory_policy: Option<String>,
+    /// A script running this long makes other clients get -BUSY [default: 5000].
+    #[arg(long, value_name = "MS")]
+    pub busy_reply_threshold: Option<u64>,
+    /// Alias of --busy-reply-threshold (Redis' older name).
+    #[arg(long, value_name = "MS")]
+    pub lua_time_limit: Option<u64>,
+    /// A script running this long is stopped with an error, 0 = never [default: 10000].
+    #[arg(long, value_name = "MS")]
+    pub script_time_limit: Option<u64>,
+    /// Memory of the Lua scripting state, 0 = unbounded [default: 256mb].
+    #[arg(long, value_name = "SIZE")]
+    pub lua_memory_limit: Option<String>,
     /// Protected mode: without a default-user password only loopback clients are
     /// accepted, yes/no [default: yes].
     #[arg(long, value_name = "YES/NO")]
@@ -268,6 +280,16 @@ impl ServerArgs {
         add("acllog-max-len", self.acllog_max_len.map(|v| v.to_string()));
         add("maxmemory", self.maxmemory.clone());
         add("maxmemory-policy", self.maxmemory_policy.clone());
+        add(
+            "busy-reply-threshold",
+            self.busy_reply_threshold.map(|v| v.to_string()),
+        );
+        add("lua-time-limit", self.lua_time_limit.map(|v| v.to_string()));
+        add(
+            "script-time-limit",
+            self.script_time_limit.map(|v| v.to_string()),
+        );
+        add("lua-memory-limit", self.lua_memory_limit.clone());
         add("protected-mode", self.protected_mode.clone());
         add("test-mode", self.test_mode.clone());
         add("repl-join", self.repl_join.clone());
@@ -361,6 +383,10 @@ mod tests {
             slowlog_log_slower_than: Some(-1),
             slowlog_max_len: Some(5),
             latency_monitor_threshold: Some(100),
+            busy_reply_threshold: Some(100),
+            lua_time_limit: Some(200),
+            script_time_limit: Some(300),
+            lua_memory_limit: Some("10mb".into()),
             config: None,
         };
         assert_eq!(

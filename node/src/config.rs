@@ -330,6 +330,14 @@ pub struct Config {
     /// Protected mode: while the default user has no password, only loopback
     /// clients are accepted (others get `-DENIED`).
     pub protected_mode: bool,
+    /// A script that has run this long (ms) makes other clients' commands answer
+    /// `-BUSY` (they wait before); `lua-time-limit` is an alias, as in Redis.
+    pub busy_reply_threshold_ms: u64,
+    /// A script that runs this long (ms) is stopped with an error (0 = never; Redis
+    /// never stops one by itself). Writes it did before are kept and replicate.
+    pub script_time_limit_ms: u64,
+    /// Memory of the Lua state (0 = unbounded).
+    pub lua_memory_limit: ByteSize,
     /// Test mode: enables the fault knobs of the `DEBUG` command (clock skew, dropped
     /// replication ops) used by the chaos harness. Never turn this on in production.
     pub test_mode: bool,
@@ -378,6 +386,9 @@ impl Default for Config {
             maxmemory: ByteSize(0),
             maxmemory_policy: "noeviction".into(),
             protected_mode: true,
+            busy_reply_threshold_ms: 5000,
+            script_time_limit_ms: 10_000,
+            lua_memory_limit: ByteSize(256 * 1024 * 1024),
             test_mode: false,
             repl_join: false,
             admin_port: 0,
@@ -808,6 +819,12 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         get: |c| c.slowlog_log_slower_than.to_string(),
         set: |c, v| {
             c.slowlog_log_slower_than = in_range(int(v)?, -1, i64::MAX)?;
+        name: "busy-reply-threshold",
+        mutable: true,
+        settable: true,
+        get: |c| c.busy_reply_threshold_ms.to_string(),
+        set: |c, v| {
+            c.busy_reply_threshold_ms = in_range(int(v)?, 0, i32::MAX as u64)?;
             Ok(())
         },
     },
@@ -820,6 +837,12 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
             // Redis' range first (same error for negatives), then Meridian's bound.
             let n: i64 = in_range(int(v)?, 0, i64::MAX)?;
             c.slowlog_max_len = in_range(n as u64, 0, SLOWLOG_MAX_LEN_MAX)?;
+        name: "lua-time-limit",
+        mutable: true,
+        settable: true,
+        get: |c| c.busy_reply_threshold_ms.to_string(),
+        set: |c, v| {
+            c.busy_reply_threshold_ms = in_range(int(v)?, 0, i32::MAX as u64)?;
             Ok(())
         },
     },
@@ -830,6 +853,23 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         get: |c| c.latency_monitor_threshold.to_string(),
         set: |c, v| {
             c.latency_monitor_threshold = in_range(int::<i64>(v)?, 0, i64::MAX)? as u64;
+        name: "script-time-limit",
+        mutable: true,
+        settable: true,
+        get: |c| c.script_time_limit_ms.to_string(),
+        set: |c, v| {
+            c.script_time_limit_ms = in_range(int(v)?, 0, i32::MAX as u64)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "lua-memory-limit",
+        mutable: true,
+        settable: true,
+        get: |c| c.lua_memory_limit.bytes().to_string(),
+        set: |c, v| {
+            let s = size(v)?;
+            c.lua_memory_limit = ByteSize(in_range(s.bytes(), 0, 1 << 40)?);
             Ok(())
         },
     },

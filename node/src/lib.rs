@@ -10,6 +10,7 @@
 //!   connection/server commands. Data commands plug in here.
 //! * [`store`]: the CRDT keyspace, the single write path (command → deltas → apply →
 //!   sink), expiry.
+//! * [`script`]: Lua scripting (EVAL, SCRIPT), replicated by effects.
 //! * [`persist`]: RocksDB write-ahead log, snapshots and crash recovery.
 //! * [`config`] and [`cli`]: TOML configuration, defaults, command-line flags.
 //! * [`memory`]: allocator accounting for `maxmemory` and INFO memory.
@@ -33,6 +34,7 @@ pub mod observe;
 pub mod persist;
 pub mod repl;
 pub mod resp;
+pub mod script;
 pub mod server;
 pub mod store;
 

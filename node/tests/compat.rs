@@ -63,6 +63,8 @@ mod list;
 mod memory;
 #[path = "compat/pubsub.rs"]
 mod pubsub;
+#[path = "compat/scripting.rs"]
+mod scripting;
 #[path = "compat/set.rs"]
 mod set;
 #[path = "compat/slowlog.rs"]
@@ -598,6 +600,7 @@ family!(list);
 family!(hll);
 family!(slowlog);
 family!(stream);
+family!(scripting);
 
 #[test]
 fn comparator_modes() {

@@ -73,6 +73,8 @@ pub fn command_keys(entry: &CommandEntry, args: &[Bytes]) -> Keys {
                 numkeys(args, 1, default_access(entry), &mut out)
             }
             "bzmpop" | "blmpop" => numkeys(args, 2, default_access(entry), &mut out),
+            "eval" | "evalsha" => numkeys(args, 2, READ_WRITE, &mut out),
+            "eval_ro" | "evalsha_ro" => numkeys(args, 2, READ, &mut out),
             "zunionstore" | "zinterstore" | "zdiffstore" => {
                 if args.len() > 1 {
                     out.push((1, WRITE));

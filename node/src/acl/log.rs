@@ -41,6 +41,8 @@ pub enum Context {
     Toplevel,
     /// Queued in MULTI or re-checked at EXEC.
     Multi,
+    /// Called from a script (`redis.call`).
+    Lua,
 }
 
 impl Context {
@@ -48,6 +50,7 @@ impl Context {
         match self {
             Context::Toplevel => "toplevel",
             Context::Multi => "multi",
+            Context::Lua => "lua",
         }
     }
 }

@@ -179,3 +179,37 @@ pub fn recheck_queued(
          and the EXEC call. This command is no longer allowed for the following reason: {msg}"
     )))
 }
+
+/// The ACL gate of a command a script calls (`redis.call`): Redis' script error
+/// messages, and the denial recorded in ACL LOG with context `lua`.
+pub fn check_script_call(
+    server: &ServerState,
+    client: &mut ClientState,
+    entry: &CommandEntry,
+    args: &[Bytes],
+) -> Result<(), Reply> {
+    use crate::acl::log::Reason;
+    let user = session(server, client).user.clone();
+    let Err(d) = acl_check(&user, entry, args) else {
+        return Ok(());
+    };
+    log_denial(
+        server,
+        client,
+        d.reason(),
+        Context::Lua,
+        d.object(entry, args),
+        user.name.clone(),
+    );
+    Err(Reply::err(match d.reason() {
+        Reason::Key => {
+            "The user executing the script can't access at least one of the keys mentioned in the command arguments"
+        }
+        Reason::Channel => {
+            "The user executing the script can't publish to the channel mentioned in the command"
+        }
+        Reason::Command | Reason::Auth => {
+            "The user executing the script can't run this command or subcommand"
+        }
+    }))
+}

@@ -75,7 +75,7 @@
 //! keys: it would register with no keys and be woken by the ack path through the same
 //! `Notify` (a small extension of the registry).
 
-mod access;
+pub(crate) mod access;
 mod acl;
 pub mod args;
 pub mod blocking;
@@ -96,6 +96,7 @@ mod multi;
 mod persist;
 mod pubsub;
 pub mod replication;
+mod script;
 mod server;
 mod set;
 mod slowlog;
@@ -135,6 +136,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     string::COMMANDS,
     pubsub::COMMANDS,
     multi::COMMANDS,
+    script::COMMANDS,
     hash::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,
@@ -258,6 +260,12 @@ impl<'a> Ctx<'a> {
         let mut ctx = Ctx::new(server, client);
         ctx.retry = Some(id);
         ctx
+    }
+
+    /// The store the caller (EXEC) already holds, if any: a script run inside EXEC
+    /// joins that transaction's batch instead of locking the store again.
+    pub fn held(&self) -> Option<&'a dyn HeldStore> {
+        self.held
     }
 
     /// Whether the command may block: not inside EXEC (Redis never blocks there).

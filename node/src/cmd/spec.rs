@@ -101,6 +101,8 @@ pub enum Group {
     Transactions,
     /// Streams.
     Stream,
+    /// Scripting.
+    Scripting,
 }
 
 impl Group {
@@ -120,6 +122,7 @@ impl Group {
             Group::Pubsub => "pubsub",
             Group::Transactions => "transactions",
             Group::Stream => "stream",
+            Group::Scripting => "scripting",
         }
     }
 
@@ -138,6 +141,7 @@ impl Group {
             Group::Pubsub => Some("pubsub"),
             Group::Transactions => Some("transaction"),
             Group::Stream => Some("stream"),
+            Group::Scripting => Some("scripting"),
             Group::Server => None,
         }
     }

@@ -227,10 +227,15 @@ impl Connection {
     async fn process_buffer(&mut self) -> Result<(), Close> {
         let limits = self.state.config().parse_limits();
         while let Some(args) = self.parser.parse(&mut self.rbuf, &limits)? {
-            let (mut reply, mut action, blocked) = {
-                let mut ctx = Ctx::new(&self.state, &mut self.client);
-                let reply = dispatch(&mut ctx, &args);
-                (reply, ctx.action.take(), ctx.blocked.take())
+            // While a script runs: wait for it, or -BUSY (see `script::busy`).
+            let busy = crate::script::busy::gate(&self.state, &args).await;
+            let (mut reply, mut action, blocked) = match busy {
+                Some(reply) => (reply, None, None),
+                None => {
+                    let mut ctx = Ctx::new(&self.state, &mut self.client);
+                    let reply = dispatch(&mut ctx, &args);
+                    (reply, ctx.action.take(), ctx.blocked.take())
+                }
             };
             if action == Some(Action::Block) {
                 action = None;

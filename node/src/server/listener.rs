@@ -74,6 +74,11 @@ async fn server_cron(state: Arc<ServerState>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // A running script holds the store: skip this tick rather than block a
+        // runtime thread until it ends.
+        if state.scripts.run.is_running() {
+            continue;
+        }
         for _ in 0..PASSES_PER_TICK_MAX {
             let n = state.store.lock().expire_cycle(EXPIRE_BATCH_KEYS_MAX);
             if n < EXPIRE_BATCH_KEYS_MAX {

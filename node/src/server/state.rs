@@ -34,6 +34,8 @@ pub struct ServerState {
     /// Pub/sub subscriptions and delivery (the seam where other regions' messages
     /// come in and local ones go out: see [`PubSub`]).
     pub pubsub: PubSub,
+    /// Lua scripting: the Lua state, the script cache and the running script.
+    pub scripts: crate::script::Scripts,
     databases: usize,
     /// Start time (monotonic).
     pub started: Instant,
@@ -90,6 +92,7 @@ impl ServerState {
             repl: std::sync::OnceLock::new(),
             persist: std::sync::OnceLock::new(),
             pubsub: PubSub::new(),
+            scripts: crate::script::Scripts::default(),
             databases,
             started: Instant::now(),
             started_at: SystemTime::now(),
