@@ -100,6 +100,7 @@ mod set;
 mod spec;
 mod string;
 mod table;
+mod touch;
 mod util;
 mod zset;
 

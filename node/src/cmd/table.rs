@@ -287,6 +287,7 @@ impl CommandTable {
         handle.touch();
         let start = Instant::now();
         let result: CmdResult = handler(ctx, args);
+        super::touch::touch_keys(ctx, entry, args);
         if entry.spec.has_flag(super::Flag::Write) {
             if let Some(r) = ctx.server.repl.get() {
                 ctx.client.woff = ctx.store().keyspace().applied().get(r.region());
