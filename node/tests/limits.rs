@@ -269,7 +269,7 @@ fn maxmemory_refuses_growing_writes_but_serves_reads_and_deletes() {
     let mut other = server.raw();
     assert_eq!(
         call(&mut w, &["CONFIG", "GET", "maxmemory*"]),
-        "[$maxmemory, $0, $maxmemory-policy, $noeviction]"
+        "[$maxmemory, $0, $maxmemory-policy, $noeviction, $maxmemory-samples, $5]"
     );
     assert_eq!(call(&mut w, &["SET", "small", "1"]), "+OK");
     assert_eq!(call(&mut w, &["HSET", "h", "f", "v"]), ":1");

@@ -273,4 +273,65 @@ mod tests {
         assert_eq!(Policy::parse("allkeys-lru"), Some(Policy::AllKeysLru));
         assert_eq!(Policy::parse("lru"), None);
     }
+
+    #[test]
+    fn sampled_policies_evict_the_longest_idle_or_least_frequent() {
+        let mut st = Store::new(1);
+        for i in 0..50u32 {
+            let k = format!("k{i}");
+            st.write(0).put_string(k.as_bytes(), b"v"[..].into(), false);
+            // Key i was last used i seconds ago (idle_ms handles a clock before the
+            // word as a wrap, so this holds right after process start too).
+            let word = access::lru_now().wrapping_sub(1000 * i).max(1);
+            st.ks
+                .db_mut(0)
+                .get_mut(k.as_bytes())
+                .unwrap()
+                .set_access(word);
+        }
+        // With more samples than keys every eviction sees them all: exact LRU order.
+        for i in (45..50).rev() {
+            assert_eq!(
+                st.eviction_candidate(Policy::AllKeysLru, SAMPLES_MAX),
+                Some((0, format!("k{i}").into_bytes().into()))
+            );
+            assert!(st.evict_one(Policy::AllKeysLru, SAMPLES_MAX));
+        }
+        assert_eq!(st.dbsize(0), 45);
+        // No key has a TTL: the volatile policies find nothing.
+        assert!(!st.evict_one(Policy::VolatileLru, 5));
+        assert!(!st.evict_one(Policy::VolatileLfu, 5));
+        // LFU: the lowest counter goes first, and only keys with a TTL for volatile-lfu.
+        let lfu = AccessMode {
+            lfu: true,
+            ..AccessMode::default()
+        };
+        st.set_access_mode(lfu);
+        let far = st.now_ms() + 1_000_000;
+        for i in 0..10u32 {
+            let k = format!("k{i}");
+            assert!(st.write(0).expire_at(k.as_bytes(), far));
+            let mut word = access::initial(lfu);
+            for _ in 0..(10 - i) {
+                word = access::touched(word, lfu, 0.0);
+            }
+            st.ks
+                .db_mut(0)
+                .get_mut(k.as_bytes())
+                .unwrap()
+                .set_access(word);
+        }
+        assert_eq!(
+            st.eviction_candidate(Policy::VolatileLfu, SAMPLES_MAX),
+            Some((0, b"k9"[..].into()))
+        );
+        for _ in 0..10 {
+            assert!(st.evict_one(Policy::VolatileLfu, 5));
+        }
+        assert!(
+            !st.evict_one(Policy::VolatileLfu, 5),
+            "only keys with a TTL"
+        );
+        assert_eq!(st.dbsize(0), 35);
+    }
 }
