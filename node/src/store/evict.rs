@@ -91,7 +91,17 @@ pub(super) struct Sampler {
     cursor: [usize; crdt::keyspace::DATABASES],
     /// The last expiry-index entry sampled (volatile policies).
     volatile_after: Option<(u64, u8, crdt::Bytes)>,
+    /// Keys read ahead from the tables (allkeys policies), `samples` per database
+    /// used per eviction: a hash table cannot seek, so reaching the cursor costs a
+    /// walk from the table's start, which one read-ahead of [`READ_AHEAD`] samples
+    /// pays for many evictions.
+    ahead: Vec<(u8, crdt::Bytes)>,
+    /// Keys of `ahead` one eviction takes.
+    ahead_step: usize,
 }
+
+/// Evictions one read-ahead serves.
+const READ_AHEAD: usize = 16;
 
 impl Store {
     /// Sets how access words are kept (policy and LFU parameters from the
@@ -193,24 +203,47 @@ impl Store {
             }
             self.sampler.volatile_after = last;
         } else {
-            for db in 0..crdt::keyspace::DATABASES {
-                let table = self.ks.db(db as u8);
-                let len = table.len();
-                if len == 0 {
-                    continue;
+            if self.sampler.ahead.is_empty() {
+                let mut step = 0;
+                for db in 0..crdt::keyspace::DATABASES {
+                    let table = self.ks.db(db as u8);
+                    let len = table.len();
+                    if len == 0 {
+                        continue;
+                    }
+                    let from = self.sampler.cursor[db] % len;
+                    let n = (samples * READ_AHEAD).min(len);
+                    self.sampler.ahead.extend(
+                        table
+                            .keys()
+                            .skip(from)
+                            .chain(table.keys())
+                            .take(n)
+                            .map(|k| (db as u8, k.clone())),
+                    );
+                    self.sampler.cursor[db] = (from + n) % len;
+                    step += samples.min(len);
                 }
-                let from = self.sampler.cursor[db] % len;
-                let n = samples.min(len);
-                fresh.extend(
-                    table
-                        .keys()
-                        .skip(from)
-                        .chain(table.keys())
-                        .take(n)
-                        .map(|k| (db as u8, k.clone())),
-                );
-                self.sampler.cursor[db] = (from + n) % len;
+                self.sampler.ahead_step = step.max(1);
+                // Evictions take from the end: order the keys so that the end holds
+                // the first `samples` of every database, then the next ones, etc.
+                let mut rank: Vec<usize> = vec![0; crdt::keyspace::DATABASES];
+                let mut keyed: Vec<(usize, (u8, crdt::Bytes))> = self
+                    .sampler
+                    .ahead
+                    .drain(..)
+                    .map(|(db, k)| {
+                        let r = rank[db as usize];
+                        rank[db as usize] += 1;
+                        (r / samples, (db, k))
+                    })
+                    .collect();
+                keyed.sort_by_key(|e| std::cmp::Reverse(e.0));
+                self.sampler.ahead = keyed.into_iter().map(|e| e.1).collect();
             }
+            let take = self.sampler.ahead_step.min(self.sampler.ahead.len());
+            let at = self.sampler.ahead.len() - take;
+            fresh.extend(self.sampler.ahead.drain(at..));
         }
         for (db, key) in fresh {
             if !pool.iter().any(|(_, d, k)| *d == db && *k == key) {
