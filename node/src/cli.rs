@@ -149,8 +149,8 @@ pub struct ServerArgs {
     /// keys everywhere) [default: noeviction].
     #[arg(long, value_name = "POLICY")]
     pub maxmemory_policy: Option<String>,
-    /// Keys sampled per database and eviction by the LRU/LFU policies, 1..=64
-    /// [default: 5].
+    /// Keys sampled per database and eviction by the LRU/LFU policies (at most 64
+    /// are used) [default: 5].
     #[arg(long, value_name = "N")]
     pub maxmemory_samples: Option<u32>,
     /// LFU counter growth factor (higher: slower) [default: 10].

@@ -317,7 +317,8 @@ pub struct Config {
     /// memory), `allkeys-random`, `volatile-ttl`, `allkeys-lru`, `volatile-lru`,
     /// `allkeys-lfu` or `volatile-lfu` (delete keys, replicated).
     pub maxmemory_policy: String,
-    /// Keys sampled per database and eviction by the LRU/LFU policies (1..=64).
+    /// Keys sampled per database and eviction by the LRU/LFU policies (at most 64
+    /// are used).
     pub maxmemory_samples: u32,
     /// LFU counter growth: an access increments a counter `c` with probability
     /// 1 / ((c - 5) * factor + 1).
@@ -717,9 +718,10 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         settable: true,
         get: |c| c.maxmemory_samples.to_string(),
         set: |c, v| {
+            // Redis' range; eviction uses at most `store::SAMPLES_MAX` per database.
             let n: u32 = int(v)?;
-            if !(1..=crate::store::SAMPLES_MAX as u32).contains(&n) {
-                return Err("argument must be between 1 and 64 inclusive".into());
+            if !(1..=i32::MAX as u32).contains(&n) {
+                return Err("argument must be between 1 and 2147483647 inclusive".into());
             }
             c.maxmemory_samples = n;
             Ok(())

@@ -400,7 +400,7 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let mode = st.access_mode();
         if mode.lfu {
             return Err(Reply::err(
-                "An LRU maxmemory policy is not selected, access time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+                "An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
             ));
         }
         let word = st.access_word(ctx.db(), &args[2]).unwrap_or(0);

@@ -286,8 +286,8 @@ impl CommandTable {
         handle.last_cmd.store(entry.id + 1, Relaxed);
         handle.touch();
         let start = Instant::now();
-        let result: CmdResult = handler(ctx, args);
         super::touch::touch_keys(ctx, entry, args);
+        let result: CmdResult = handler(ctx, args);
         if entry.spec.has_flag(super::Flag::Write) {
             if let Some(r) = ctx.server.repl.get() {
                 ctx.client.woff = ctx.store().keyspace().applied().get(r.region());

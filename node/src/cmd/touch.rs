@@ -1,6 +1,7 @@
-//! Access tracking for LRU/LFU eviction: after a command runs, the keys it named are
-//! touched (their node-local access words updated, see `store::access`), as Redis'
-//! key lookups do. Commands that only inspect metadata (OBJECT, TYPE, TTL, EXISTS...)
+//! Access tracking for LRU/LFU eviction: before a command runs, the existing keys it
+//! names are touched (their node-local access words updated, see `store::access`), as
+//! Redis' key lookups at the start of a command do; a key the command creates starts
+//! with its initial word (LFU counter 5, as Redis' new objects). Commands that only inspect metadata (OBJECT, TYPE, TTL, EXISTS...)
 //! do not touch, as in Redis.
 
 use bytes::Bytes;
