@@ -389,10 +389,35 @@ pub struct KeyExtra {
 ///
 /// Encoded as the pair `(main: Option<Value>, extra: Option<KeyExtra>)`: the first slot,
 /// and the other slots with the expiry register when there are any.
+///
+/// A stored key's block also holds a node-local *access word* ([`Key::access`]): a u32
+/// the server uses for LRU/LFU eviction. It is not part of the CRDT state: equality,
+/// encoding and joins ignore it (joins keep this key's word), deltas carry 0, and it is
+/// never replicated. It fits in the block next to the representation.
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct Key {
     /// `None` for the empty key (never `Some(KeyRepr::Empty)`).
-    repr: Option<Box<KeyRepr>>,
+    repr: Option<Box<Block>>,
+}
+
+/// The heap block of a non-empty [`Key`]: its representation and the node-local access
+/// word (ignored by equality).
+#[derive(Clone, Debug)]
+struct Block {
+    repr: KeyRepr,
+    access: u32,
+}
+
+impl PartialEq for Block {
+    fn eq(&self, o: &Self) -> bool {
+        self.repr == o.repr
+    }
+}
+
+impl Block {
+    fn boxed(repr: KeyRepr) -> Box<Block> {
+        Box::new(Block { repr, access: 0 })
+    }
 }
 
 static EMPTY_REPR: KeyRepr = KeyRepr::Empty;
@@ -451,7 +476,22 @@ pub const PERSIST: u64 = 0;
 impl Key {
     #[inline]
     fn r(&self) -> &KeyRepr {
-        self.repr.as_deref().unwrap_or(&EMPTY_REPR)
+        self.repr.as_deref().map_or(&EMPTY_REPR, |b| &b.repr)
+    }
+
+    /// The node-local access word (0 for the empty key or one never touched). Not part
+    /// of the CRDT state (see [`Key`]).
+    #[inline]
+    pub fn access(&self) -> u32 {
+        self.repr.as_deref().map_or(0, |b| b.access)
+    }
+
+    /// Sets the node-local access word (no effect on the empty key).
+    #[inline]
+    pub fn set_access(&mut self, access: u32) {
+        if let Some(b) = self.repr.as_deref_mut() {
+            b.access = access;
+        }
     }
 
     fn main(&self) -> Option<&Value> {
@@ -483,13 +523,13 @@ impl Key {
         Key {
             repr: match repr {
                 KeyRepr::Empty => None,
-                r => Some(Box::new(r)),
+                r => Some(Block::boxed(r)),
             },
         }
     }
 
     fn into_main_extra(self) -> (Option<Value>, Option<KeyExtra>) {
-        match self.repr.map_or(KeyRepr::Empty, |b| *b) {
+        match self.repr.map_or(KeyRepr::Empty, |b| b.repr) {
             KeyRepr::Empty => (None, None),
             KeyRepr::One(v) => (Some(v), None),
             KeyRepr::General(g) => {
@@ -660,7 +700,7 @@ impl Key {
         delta: bool,
     ) {
         // Fast paths: one slot each (or none here), same kind, no expiry on either side.
-        match (self.repr.as_deref_mut(), other.r()) {
+        match (self.repr.as_deref_mut().map(|b| &mut b.repr), other.r()) {
             (Some(KeyRepr::One(a)), KeyRepr::One(b)) if a.kind() == b.kind() => {
                 if delta {
                     a.join_delta(ctx, b, other_ctx);
@@ -677,12 +717,13 @@ impl Key {
                 let mut n = Value::empty(b.kind());
                 n.join(ctx, b, other_ctx);
                 if !n.is_bottom() {
-                    self.repr = Some(Box::new(KeyRepr::One(n)));
+                    self.repr = Some(Block::boxed(KeyRepr::One(n)));
                 }
                 return;
             }
             _ => {}
         }
+        let access = self.access();
         let (mut slots, mut expiry) = std::mem::take(self).into_parts();
         let (other_slots, other_expiry) = other.clone().into_parts();
         // Slots of self: join with the other's slot of the same kind (or bottom).
@@ -707,6 +748,7 @@ impl Key {
         }
         expiry.join(ctx, &other_expiry, other_ctx);
         *self = Key::from_parts(slots, expiry);
+        self.set_access(access);
     }
 
     /// Joins a delta made by this crate's mutators (cost proportional to the delta).
@@ -721,7 +763,7 @@ impl Key {
     pub fn gc(&mut self, stable: &VersionVector) {
         // In place: only counters have anything to collect, and a key is rebuilt only
         // when a slot became empty (a full scan of the keyspace visits every key).
-        let emptied = match self.repr.as_deref_mut() {
+        let emptied = match self.repr.as_deref_mut().map(|b| &mut b.repr) {
             None | Some(KeyRepr::Empty) => false,
             Some(KeyRepr::One(v)) => {
                 v.gc(stable);
@@ -739,6 +781,7 @@ impl Key {
         if !emptied {
             return;
         }
+        let access = self.access();
         let (slots, expiry) = std::mem::take(self).into_parts();
         // Hidden slots (type-conflict losers) are NOT dropped here, even when stable: a
         // replica that dropped one no longer names it in its later deltas (DEL, the cleanup
@@ -750,15 +793,18 @@ impl Key {
         // would issue EXPIREs that do not replace it, and replicas still holding it would
         // let it beat an EXPIRE that was issued after the PERSIST.
         *self = Key::from_parts(slots, expiry);
+        self.set_access(access);
     }
 
     /// Drops a removed region's counter metadata.
     pub fn purge(&mut self, region: RegionId) {
+        let access = self.access();
         let (mut slots, expiry) = std::mem::take(self).into_parts();
         for s in slots.iter_mut() {
             s.purge(region);
         }
         *self = Key::from_parts(slots, expiry);
+        self.set_access(access);
     }
 }
 

@@ -179,8 +179,9 @@ pub struct ServerArgs {
     /// Memory limit, 0 = none; over it writes that may grow memory get -OOM [default: 0].
     #[arg(long, value_name = "SIZE")]
     pub maxmemory: Option<String>,
-    /// Policy over maxmemory: noeviction (refuse such writes), allkeys-random or
-    /// volatile-ttl (delete keys everywhere) [default: noeviction].
+    /// Policy over maxmemory: noeviction (refuse such writes), allkeys-random,
+    /// volatile-ttl, allkeys-lru, volatile-lru, allkeys-lfu or volatile-lfu (delete
+    /// keys everywhere) [default: noeviction].
     #[arg(long, value_name = "POLICY")]
     pub maxmemory_policy: Option<String>,
     /// A script running this long makes other clients get -BUSY [default: 5000].
@@ -195,6 +196,16 @@ pub struct ServerArgs {
     /// Memory of the Lua scripting state, 0 = unbounded [default: 256mb].
     #[arg(long, value_name = "SIZE")]
     pub lua_memory_limit: Option<String>,
+    /// Keys sampled per database and eviction by the LRU/LFU policies (at most 64
+    /// are used) [default: 5].
+    #[arg(long, value_name = "N")]
+    pub maxmemory_samples: Option<u32>,
+    /// LFU counter growth factor (higher: slower) [default: 10].
+    #[arg(long, value_name = "N")]
+    pub lfu_log_factor: Option<u32>,
+    /// Minutes without access per LFU counter decrement, 0 = never [default: 1].
+    #[arg(long, value_name = "MINUTES")]
+    pub lfu_decay_time: Option<u32>,
     /// Protected mode: without a default-user password only loopback clients are
     /// accepted, yes/no [default: yes].
     #[arg(long, value_name = "YES/NO")]
@@ -290,6 +301,11 @@ impl ServerArgs {
             self.script_time_limit.map(|v| v.to_string()),
         );
         add("lua-memory-limit", self.lua_memory_limit.clone());
+            "maxmemory-samples",
+            self.maxmemory_samples.map(|v| v.to_string()),
+        );
+        add("lfu-log-factor", self.lfu_log_factor.map(|v| v.to_string()));
+        add("lfu-decay-time", self.lfu_decay_time.map(|v| v.to_string()));
         add("protected-mode", self.protected_mode.clone());
         add("test-mode", self.test_mode.clone());
         add("repl-join", self.repl_join.clone());
@@ -387,6 +403,9 @@ mod tests {
             lua_time_limit: Some(200),
             script_time_limit: Some(300),
             lua_memory_limit: Some("10mb".into()),
+            maxmemory_samples: Some(10),
+            lfu_log_factor: Some(1),
+            lfu_decay_time: Some(0),
             config: None,
         };
         assert_eq!(

@@ -325,8 +325,17 @@ pub struct Config {
     /// with `-OOM` (see `memory.rs` for what is counted).
     pub maxmemory: ByteSize,
     /// What happens over `maxmemory`: `noeviction` (refuse writes that may grow
-    /// memory), `allkeys-random` or `volatile-ttl` (delete keys, replicated).
+    /// memory), `allkeys-random`, `volatile-ttl`, `allkeys-lru`, `volatile-lru`,
+    /// `allkeys-lfu` or `volatile-lfu` (delete keys, replicated).
     pub maxmemory_policy: String,
+    /// Keys sampled per database and eviction by the LRU/LFU policies (at most 64
+    /// are used).
+    pub maxmemory_samples: u32,
+    /// LFU counter growth: an access increments a counter `c` with probability
+    /// 1 / ((c - 5) * factor + 1).
+    pub lfu_log_factor: u32,
+    /// Minutes without access per LFU counter decrement (0: no decay).
+    pub lfu_decay_time: u32,
     /// Protected mode: while the default user has no password, only loopback
     /// clients are accepted (others get `-DENIED`).
     pub protected_mode: bool,
@@ -354,6 +363,17 @@ pub struct Config {
     /// LATENCY records command latency spikes of at least this many milliseconds
     /// (0 = monitor off).
     pub latency_monitor_threshold: u64,
+}
+
+impl Config {
+    /// How the store keeps its node-local access words under this configuration.
+    pub fn access_mode(&self) -> crate::store::AccessMode {
+        crate::store::AccessMode {
+            lfu: crate::store::Policy::parse(&self.maxmemory_policy).is_some_and(|p| p.is_lfu()),
+            log_factor: self.lfu_log_factor,
+            decay_minutes: self.lfu_decay_time,
+        }
+    }
 }
 
 impl Default for Config {
@@ -385,6 +405,9 @@ impl Default for Config {
             acllog_max_len: 128,
             maxmemory: ByteSize(0),
             maxmemory_policy: "noeviction".into(),
+            maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
             protected_mode: true,
             busy_reply_threshold_ms: 5000,
             script_time_limit_ms: 10_000,
@@ -732,6 +755,41 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         get: |c| c.maxmemory_policy.clone(),
         set: |c, v| {
             c.maxmemory_policy = one_of(v, crate::store::Policy::NAMES)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "maxmemory-samples",
+        mutable: true,
+        settable: true,
+        get: |c| c.maxmemory_samples.to_string(),
+        set: |c, v| {
+            // Redis' range; eviction uses at most `store::SAMPLES_MAX` per database.
+            let n: u32 = int(v)?;
+            if !(1..=i32::MAX as u32).contains(&n) {
+                return Err("argument must be between 1 and 2147483647 inclusive".into());
+            }
+            c.maxmemory_samples = n;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "lfu-log-factor",
+        mutable: true,
+        settable: true,
+        get: |c| c.lfu_log_factor.to_string(),
+        set: |c, v| {
+            c.lfu_log_factor = int::<u32>(v)?.min(i32::MAX as u32);
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "lfu-decay-time",
+        mutable: true,
+        settable: true,
+        get: |c| c.lfu_decay_time.to_string(),
+        set: |c, v| {
+            c.lfu_decay_time = int::<u32>(v)?.min(i32::MAX as u32);
             Ok(())
         },
     },

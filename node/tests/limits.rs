@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{call, Server, TIMEOUT};
+use common::{call, info_field, raise_own_nofile, two_regions, Server, TIMEOUT};
 
 #[test]
 fn protected_mode_serves_loopback_clients_and_is_configurable() {
@@ -49,18 +49,6 @@ fn protected_mode_serves_loopback_clients_and_is_configurable() {
         "-ERR CONFIG SET failed (possibly related to argument 'protected-mode') - argument must be 'yes' or 'no'"
     );
     assert_eq!(call(&mut local, &["PING"]), "+PONG");
-}
-
-/// INFO field as a number.
-fn info_field(s: &mut std::net::TcpStream, section: &str, field: &str) -> u64 {
-    let info = call(s, &["INFO", section]);
-    let prefix = format!("{field}:");
-    info.split("\r\n")
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no {field} in {info}"))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 #[test]
@@ -281,7 +269,7 @@ fn maxmemory_refuses_growing_writes_but_serves_reads_and_deletes() {
     let mut other = server.raw();
     assert_eq!(
         call(&mut w, &["CONFIG", "GET", "maxmemory*"]),
-        "[$maxmemory, $0, $maxmemory-policy, $noeviction]"
+        "[$maxmemory, $0, $maxmemory-policy, $noeviction, $maxmemory-samples, $5]"
     );
     assert_eq!(call(&mut w, &["SET", "small", "1"]), "+OK");
     assert_eq!(call(&mut w, &["HSET", "h", "f", "v"]), ":1");
@@ -363,54 +351,13 @@ fn maxmemory_refuses_growing_writes_but_serves_reads_and_deletes() {
     assert_eq!(
         call(
             &mut w,
-            &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]
+            &["CONFIG", "SET", "maxmemory-policy", "allkeys-mru"]
         ),
         failed(
             "maxmemory-policy",
-            "argument(s) must be one of the following: noeviction, allkeys-random, volatile-ttl"
+            "argument(s) must be one of the following: noeviction, allkeys-random, volatile-ttl, allkeys-lru, volatile-lru, allkeys-lfu, volatile-lfu"
         )
     );
-}
-
-/// Two regions linked to each other (dev certificates in a fresh temporary directory,
-/// which the caller removes), with extra flags per region.
-fn two_regions(
-    name: &str,
-    extra1: &[&str],
-    extra2: &[&str],
-) -> (std::path::PathBuf, Server, Server) {
-    let dir = std::env::temp_dir().join(format!("meridian-{name}-{}", std::process::id()));
-    let tls = dir.join("tls");
-    replication::net::certs::ensure_dev_certs(&tls, 1..=2).unwrap();
-    let udp = || {
-        std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (p1, p2) = (udp(), udp());
-    let region = |id: u8, me: u16, peer: u16, extra: &[&str]| {
-        let data = dir.join(format!("region-{id}"));
-        let mut args = vec![
-            "--region-id".to_string(),
-            id.to_string(),
-            "--data-dir".into(),
-            data.to_str().unwrap().into(),
-            "--repl-port".into(),
-            me.to_string(),
-            "--repl-tls-dir".into(),
-            tls.to_str().unwrap().into(),
-            "--peers".into(),
-            format!("{}@127.0.0.1:{peer}", 3 - id),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        Server::start(&refs)
-    };
-    let r1 = region(1, p1, p2, extra1);
-    let r2 = region(2, p2, p1, extra2);
-    (dir, r1, r2)
 }
 
 #[test]
@@ -561,24 +508,6 @@ fn volatile_ttl_evicts_the_keys_expiring_soonest_and_then_refuses() {
     assert_eq!(call(&mut c, &["SET", "x", "1"]), OOM);
     assert_eq!(call(&mut c, &["GET", "forever"]), "$1");
     assert_eq!(call(&mut c, &["DBSIZE"]), ":2");
-}
-
-/// Raises this test process's soft open-files limit towards `want`; returns the limit.
-#[allow(clippy::unnecessary_cast)] // `rlim_t` is not `u64` on every Unix.
-fn raise_own_nofile(want: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain libc calls on a struct we own.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        if (lim.rlim_cur as u64) < want {
-            lim.rlim_cur = want.min(lim.rlim_max as u64) as libc::rlim_t;
-            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
-        }
-    }
-    lim.rlim_cur as u64
 }
 
 #[test]

@@ -107,11 +107,15 @@ pub fn check(
         return Err(Reply::error_code(format!("NOPERM {msg}")));
     }
     if may_grow_memory(server, client, entry) {
-        let (maxmemory, policy) = {
+        let (maxmemory, policy, samples) = {
             let c = server.config();
-            (c.maxmemory.bytes(), c.maxmemory_policy.clone())
+            (
+                c.maxmemory.bytes(),
+                c.maxmemory_policy.clone(),
+                c.maxmemory_samples as usize,
+            )
         };
-        if crate::memory::over_limit(maxmemory) && !evict(server, maxmemory, &policy) {
+        if crate::memory::over_limit(maxmemory) && !evict(server, maxmemory, &policy, samples) {
             entry.stats.rejected_calls.fetch_add(1, Relaxed);
             return Err(Reply::error_code(OOM));
         }
@@ -124,7 +128,7 @@ const EVICT_PER_COMMAND: usize = 256;
 
 /// Deletes keys by `policy` until memory is under `maxmemory`; false if it stays over
 /// (noeviction, no candidate left, or the per-command bound reached).
-fn evict(server: &ServerState, maxmemory: u64, policy: &str) -> bool {
+fn evict(server: &ServerState, maxmemory: u64, policy: &str, samples: usize) -> bool {
     let policy = crate::store::Policy::parse(policy).unwrap_or(crate::store::Policy::NoEviction);
     if policy == crate::store::Policy::NoEviction {
         return false;
@@ -134,7 +138,7 @@ fn evict(server: &ServerState, maxmemory: u64, policy: &str) -> bool {
         if !crate::memory::over_limit(maxmemory) {
             return true;
         }
-        if !st.evict_one(policy) {
+        if !st.evict_one(policy, samples) {
             return false;
         }
         crate::server::Stats::add(&server.stats.evicted_keys, 1);

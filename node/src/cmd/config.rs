@@ -94,12 +94,19 @@ fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     ctx.server.observe.configure(&candidate);
     let password = candidate.requirepass.clone();
+    let access_mode = candidate.access_mode();
     let password_changed = {
         let mut live = ctx.server.config_mut();
         let changed = live.requirepass != password;
         *live = candidate;
         changed
     };
+    {
+        let mut st = ctx.store();
+        if st.access_mode() != access_mode {
+            st.set_access_mode(access_mode);
+        }
+    }
     if password_changed {
         ctx.server
             .acl

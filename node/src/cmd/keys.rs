@@ -397,11 +397,26 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     } else if is(sub, "refcount") {
         Ok(Reply::Integer(1))
     } else if is(sub, "idletime") {
-        Ok(Reply::Integer(0))
+        // The node-local access word (see `store::access`); OBJECT does not touch it.
+        let mode = st.access_mode();
+        if mode.lfu {
+            return Err(Reply::err(
+                "An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            ));
+        }
+        let word = st.access_word(ctx.db(), &args[2]).unwrap_or(0);
+        Ok(Reply::Integer((crate::store::idle_ms(word) / 1000) as i64))
     } else if is(sub, "freq") {
-        Err(Reply::err(
-            "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-        ))
+        let mode = st.access_mode();
+        if !mode.lfu {
+            return Err(Reply::err(
+                "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            ));
+        }
+        let word = st.access_word(ctx.db(), &args[2]).unwrap_or(0);
+        Ok(Reply::Integer(i64::from(crate::store::lfu_counter(
+            word, mode,
+        ))))
     } else {
         Err(Reply::err(format!(
             "unknown subcommand '{}'. Try OBJECT HELP.",

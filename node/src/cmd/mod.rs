@@ -107,6 +107,7 @@ mod stream_info;
 mod stream_read;
 mod string;
 mod table;
+mod touch;
 mod util;
 mod zset;
 

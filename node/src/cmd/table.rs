@@ -288,6 +288,7 @@ impl CommandTable {
         handle.last_cmd.store(entry.id + 1, Relaxed);
         handle.touch();
         let start = Instant::now();
+        super::touch::touch_keys(ctx, entry, args);
         let result: CmdResult = handler(ctx, args);
         if entry.spec.has_flag(super::Flag::Write) {
             if let Some(r) = ctx.server.repl.get() {

@@ -72,7 +72,8 @@ fn random_hex(len: usize) -> String {
 impl ServerState {
     /// State for a server with this configuration.
     pub fn new(config: Config, config_file: Option<PathBuf>) -> Self {
-        let store = Store::new(config.region_id as crdt::RegionId);
+        let mut store = Store::new(config.region_id as crdt::RegionId);
+        store.set_access_mode(config.access_mode());
         let databases = (config.databases as usize).min(crdt::keyspace::DATABASES);
         let port = config.port;
         let commands = CommandTable::new();

@@ -17,14 +17,16 @@
 //! [`Store::expire_cycle`] (active expiry, run periodically) turns expired keys into
 //! observed-remove deletes that replicate like DEL.
 
+mod access;
 mod blocking;
 mod data;
 mod evict;
 pub mod groups;
 mod write;
 
+pub use access::{idle_ms, lfu_counter, AccessMode};
 pub use blocking::{Blocking, WaiterId, Wake};
-pub use evict::Policy;
+pub use evict::{Policy, SAMPLES_MAX};
 pub use write::{Write, WrongType};
 
 use crdt::{Dot, HlcClock, Key, Keyspace, Kind, OpDelta, RegionId, Value};
@@ -113,6 +115,12 @@ pub struct Store {
     blocking: Blocking,
     /// Stream consumer groups (node-local, see [`groups`]).
     groups: groups::Groups,
+    /// How the node-local access words (LRU/LFU) are kept.
+    access_mode: AccessMode,
+    /// State of the LFU increment's random draw.
+    rng: u64,
+    /// Sampled eviction's candidate pool and cursors.
+    sampler: evict::Sampler,
 }
 
 /// A watched key's modification counter and how many watches hold it.
@@ -264,6 +272,9 @@ impl Store {
             watched: HashMap::new(),
             blocking: Blocking::default(),
             groups: groups::Groups::default(),
+            access_mode: AccessMode::default(),
+            rng: 0x9e37_79b9_7f4a_7c15 ^ u64::from(region),
+            sampler: evict::Sampler::default(),
         }
     }
 
@@ -494,7 +505,17 @@ impl Store {
         let before = self.ks.get(kd.db, &kd.key).and_then(|k| k.expire_at());
         self.ks.apply_key(kd);
         self.check_groups(kd.db, &kd.key);
-        let after = self.ks.get(kd.db, &kd.key).and_then(|k| k.expire_at());
+        let db = kd.db % crdt::keyspace::DATABASES as u8;
+        let after = match self.ks.db_mut(db).get_mut(&kd.key[..]) {
+            Some(k) => {
+                // A key's first write starts its access word (node-local, see `access`).
+                if k.access() == 0 {
+                    k.set_access(access::initial(self.access_mode));
+                }
+                k.expire_at()
+            }
+            None => None,
+        };
         if before != after {
             if let Some(at) = before {
                 self.expiries.remove(&(at, kd.db, kd.key.clone()));

@@ -289,3 +289,74 @@ pub fn spawn(
 pub fn bulk(s: &str) -> redis::Value {
     redis::Value::BulkString(s.as_bytes().to_vec())
 }
+
+/// Two regions linked to each other (dev certificates in a fresh temporary directory,
+/// which the caller removes), with extra flags per region.
+pub fn two_regions(
+    name: &str,
+    extra1: &[&str],
+    extra2: &[&str],
+) -> (std::path::PathBuf, Server, Server) {
+    let dir = std::env::temp_dir().join(format!("meridian-{name}-{}", std::process::id()));
+    let tls = dir.join("tls");
+    replication::net::certs::ensure_dev_certs(&tls, 1..=2).unwrap();
+    let udp = || {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (p1, p2) = (udp(), udp());
+    let region = |id: u8, me: u16, peer: u16, extra: &[&str]| {
+        let data = dir.join(format!("region-{id}"));
+        let mut args = vec![
+            "--region-id".to_string(),
+            id.to_string(),
+            "--data-dir".into(),
+            data.to_str().unwrap().into(),
+            "--repl-port".into(),
+            me.to_string(),
+            "--repl-tls-dir".into(),
+            tls.to_str().unwrap().into(),
+            "--peers".into(),
+            format!("{}@127.0.0.1:{peer}", 3 - id),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        Server::start(&refs)
+    };
+    let r1 = region(1, p1, p2, extra1);
+    let r2 = region(2, p2, p1, extra2);
+    (dir, r1, r2)
+}
+
+/// INFO field as a number.
+pub fn info_field(s: &mut std::net::TcpStream, section: &str, field: &str) -> u64 {
+    let info = call(s, &["INFO", section]);
+    let prefix = format!("{field}:");
+    info.split("\r\n")
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Raises this test process's soft open-files limit towards `want`; returns the limit.
+#[allow(clippy::unnecessary_cast)] // `rlim_t` is not `u64` on every Unix.
+pub fn raise_own_nofile(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain libc calls on a struct we own.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        if (lim.rlim_cur as u64) < want {
+            lim.rlim_cur = want.min(lim.rlim_max as u64) as libc::rlim_t;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        }
+    }
+    lim.rlim_cur as u64
+}

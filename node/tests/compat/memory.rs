@@ -37,4 +37,33 @@ pub const SCRIPT: &[&[&str]] = &[
     &["SET", "k2", "v"],
     &["GET", "k2"],
     &["CONFIG", "SET", "maxmemory", "lots"],
+    // OBJECT FREQ / IDLETIME and the LFU counter (no decay, log factor 0: one per
+    // access, deterministic in both servers).
+    &["OBJECT", "FREQ", "k2"],
+    &[
+        "CONFIG",
+        "SET",
+        "lfu-log-factor",
+        "0",
+        "lfu-decay-time",
+        "0",
+    ],
+    &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"],
+    // Not an integer: Redis would store a shared integer object, whose counter is
+    // not the key's.
+    &["SET", "lfu", "x"],
+    &["OBJECT", "FREQ", "lfu"],
+    &["GET", "lfu"],
+    &["GET", "lfu"],
+    &["OBJECT", "FREQ", "lfu"],
+    &["TYPE", "lfu"],
+    &["EXISTS", "lfu"],
+    &["OBJECT", "FREQ", "lfu"],
+    &["OBJECT", "IDLETIME", "lfu"],
+    &["OBJECT", "FREQ", "nosuch"],
+    &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+    &["OBJECT", "FREQ", "lfu"],
+    &["CONFIG", "SET", "maxmemory-samples", "0"],
+    &["CONFIG", "GET", "maxmemory-samples"],
+    &["CONFIG", "SET", "maxmemory-policy", "noeviction"],
 ];
