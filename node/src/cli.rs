@@ -152,6 +152,21 @@ pub struct ServerArgs {
     /// Snapshot when the write-ahead log exceeds this size [default: 256mb].
     #[arg(long, value_name = "SIZE")]
     pub wal_max_bytes: Option<String>,
+    /// TCP port for TLS client connections on the `bind` addresses, 0 = off [default: 0].
+    #[arg(long, value_name = "N")]
+    pub tls_port: Option<u16>,
+    /// PEM certificate chain of the server for tls-port.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert_file: Option<String>,
+    /// PEM private key of the tls-port certificate.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key_file: Option<String>,
+    /// PEM CA certificates that sign client certificates.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca_cert_file: Option<String>,
+    /// Client certificates on tls-port: yes (required), optional, no [default: yes].
+    #[arg(long, value_name = "YES/NO/OPTIONAL")]
+    pub tls_auth_clients: Option<String>,
     /// UDP port of the region link (QUIC, mutual TLS), 0 = no replication [default: 0].
     #[arg(long, value_name = "N")]
     pub repl_port: Option<u16>,
@@ -281,6 +296,11 @@ impl ServerArgs {
             self.snapshot_interval_secs.map(|v| v.to_string()),
         );
         add("wal-max-bytes", self.wal_max_bytes.clone());
+        add("tls-port", self.tls_port.map(|v| v.to_string()));
+        add("tls-cert-file", self.tls_cert_file.clone());
+        add("tls-key-file", self.tls_key_file.clone());
+        add("tls-ca-cert-file", self.tls_ca_cert_file.clone());
+        add("tls-auth-clients", self.tls_auth_clients.clone());
         add("repl-port", self.repl_port.map(|v| v.to_string()));
         add("repl-bind", self.repl_bind.clone());
         add("peers", self.peers.clone());
@@ -301,6 +321,7 @@ impl ServerArgs {
             self.script_time_limit.map(|v| v.to_string()),
         );
         add("lua-memory-limit", self.lua_memory_limit.clone());
+        add(
             "maxmemory-samples",
             self.maxmemory_samples.map(|v| v.to_string()),
         );
@@ -379,6 +400,11 @@ mod tests {
             appendonly: Some("yes".into()),
             snapshot_interval_secs: Some(60),
             wal_max_bytes: Some("64mb".into()),
+            tls_port: Some(6380),
+            tls_cert_file: Some("server.pem".into()),
+            tls_key_file: Some("server.key".into()),
+            tls_ca_cert_file: Some("ca.pem".into()),
+            tls_auth_clients: Some("optional".into()),
             repl_port: Some(17001),
             repl_bind: Some("127.0.0.1".into()),
             peers: Some("2@127.0.0.1:17002 3@127.0.0.1:17003".into()),

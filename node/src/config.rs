@@ -289,6 +289,16 @@ pub struct Config {
     pub snapshot_interval_secs: u64,
     /// Take a snapshot when the write-ahead log exceeds this size.
     pub wal_max_bytes: ByteSize,
+    /// TCP port for TLS client connections (same `bind` addresses); 0 = off.
+    pub tls_port: u16,
+    /// PEM certificate chain of the server for `tls-port`.
+    pub tls_cert_file: String,
+    /// PEM private key of that certificate.
+    pub tls_key_file: String,
+    /// PEM CA certificates that sign client certificates.
+    pub tls_ca_cert_file: String,
+    /// Client certificates on `tls-port`: yes (required), optional, no.
+    pub tls_auth_clients: String,
     /// UDP port of the region link (QUIC, mutual TLS); 0 = no replication.
     pub repl_port: u16,
     /// Address the region link binds to.
@@ -395,6 +405,11 @@ impl Default for Config {
             appendonly: false,
             snapshot_interval_secs: 300,
             wal_max_bytes: ByteSize(256 * 1024 * 1024),
+            tls_port: 0,
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            tls_ca_cert_file: String::new(),
+            tls_auth_clients: "yes".into(),
             repl_port: 0,
             repl_bind: "127.0.0.1".into(),
             peers: Peers::default(),
@@ -685,6 +700,62 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         },
     },
     ConfigKey {
+        name: "tls-port",
+        mutable: false,
+        settable: true,
+        get: |c| c.tls_port.to_string(),
+        set: |c, v| {
+            c.tls_port = v
+                .parse()
+                .map_err(|_| "tls-port must be 0..65535".to_string())?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "tls-cert-file",
+        mutable: false,
+        settable: true,
+        get: |c| c.tls_cert_file.clone(),
+        set: |c, v| {
+            c.tls_cert_file = v.to_string();
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "tls-key-file",
+        mutable: false,
+        settable: true,
+        get: |c| c.tls_key_file.clone(),
+        set: |c, v| {
+            c.tls_key_file = v.to_string();
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "tls-ca-cert-file",
+        mutable: false,
+        settable: true,
+        get: |c| c.tls_ca_cert_file.clone(),
+        set: |c, v| {
+            c.tls_ca_cert_file = v.to_string();
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "tls-auth-clients",
+        mutable: false,
+        settable: true,
+        get: |c| c.tls_auth_clients.clone(),
+        set: |c, v| {
+            let v = v.to_ascii_lowercase();
+            if !matches!(v.as_str(), "yes" | "no" | "optional") {
+                return Err("argument must be 'yes', 'no' or 'optional'".into());
+            }
+            c.tls_auth_clients = v;
+            Ok(())
+        },
+    },
+    ConfigKey {
         name: "repl-tls-dir",
         mutable: false,
         settable: true,
@@ -877,12 +948,6 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         get: |c| c.slowlog_log_slower_than.to_string(),
         set: |c, v| {
             c.slowlog_log_slower_than = in_range(int(v)?, -1, i64::MAX)?;
-        name: "busy-reply-threshold",
-        mutable: true,
-        settable: true,
-        get: |c| c.busy_reply_threshold_ms.to_string(),
-        set: |c, v| {
-            c.busy_reply_threshold_ms = in_range(int(v)?, 0, i32::MAX as u64)?;
             Ok(())
         },
     },
@@ -895,12 +960,6 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
             // Redis' range first (same error for negatives), then Meridian's bound.
             let n: i64 = in_range(int(v)?, 0, i64::MAX)?;
             c.slowlog_max_len = in_range(n as u64, 0, SLOWLOG_MAX_LEN_MAX)?;
-        name: "lua-time-limit",
-        mutable: true,
-        settable: true,
-        get: |c| c.busy_reply_threshold_ms.to_string(),
-        set: |c, v| {
-            c.busy_reply_threshold_ms = in_range(int(v)?, 0, i32::MAX as u64)?;
             Ok(())
         },
     },
@@ -911,6 +970,30 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         get: |c| c.latency_monitor_threshold.to_string(),
         set: |c, v| {
             c.latency_monitor_threshold = in_range(int::<i64>(v)?, 0, i64::MAX)? as u64;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "busy-reply-threshold",
+        mutable: true,
+        settable: true,
+        get: |c| c.busy_reply_threshold_ms.to_string(),
+        set: |c, v| {
+            c.busy_reply_threshold_ms = in_range(int(v)?, 0, i32::MAX as u64)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "lua-time-limit",
+        mutable: true,
+        settable: true,
+        get: |c| c.busy_reply_threshold_ms.to_string(),
+        set: |c, v| {
+            c.busy_reply_threshold_ms = in_range(int(v)?, 0, i32::MAX as u64)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
         name: "script-time-limit",
         mutable: true,
         settable: true,
@@ -1032,15 +1115,31 @@ impl Config {
         }
     }
 
-    /// The socket addresses to listen on.
+    /// The socket addresses to listen on (plain TCP). `port 0` with a `tls-port` means
+    /// TLS only, as in Redis.
     pub fn listen_addrs(&self) -> Vec<String> {
+        if self.port == 0 && self.tls_port != 0 {
+            return Vec::new();
+        }
+        self.addrs_on(self.port)
+    }
+
+    /// `bind` addresses with `tls-port` (empty when it is 0).
+    pub fn tls_listen_addrs(&self) -> Vec<String> {
+        if self.tls_port == 0 {
+            return Vec::new();
+        }
+        self.addrs_on(self.tls_port)
+    }
+
+    fn addrs_on(&self, port: u16) -> Vec<String> {
         self.bind
             .split_whitespace()
             .map(|host| {
                 if host.contains(':') && !host.starts_with('[') {
-                    format!("[{host}]:{}", self.port)
+                    format!("[{host}]:{port}")
                 } else {
-                    format!("{host}:{}", self.port)
+                    format!("{host}:{port}")
                 }
             })
             .collect()

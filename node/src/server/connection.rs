@@ -11,13 +11,10 @@ use std::{sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use thiserror::Error;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{debug, info};
 
-use super::{ClientHandle, ClientState, ServerState, Stats};
+use super::{tls::ClientStream, ClientHandle, ClientState, ServerState, Stats};
 use crate::{
     cmd::{dispatch, on_disconnect, Action, Ctx},
     config::ClassLimit,
@@ -56,7 +53,7 @@ enum Close {
 
 struct Connection {
     state: Arc<ServerState>,
-    stream: TcpStream,
+    stream: ClientStream,
     client: ClientState,
     parser: RequestParser,
     rbuf: BytesMut,
@@ -67,7 +64,7 @@ struct Connection {
 }
 
 /// Serves one accepted client until it disconnects or is closed.
-pub async fn serve(state: Arc<ServerState>, stream: TcpStream, handle: Arc<ClientHandle>) {
+pub async fn serve(state: Arc<ServerState>, stream: ClientStream, handle: Arc<ClientHandle>) {
     let _registration = state.clients.registration(handle.id);
     let mut conn = Connection {
         state: state.clone(),
@@ -423,6 +420,7 @@ impl Connection {
                 &mut self.wbuf,
             );
             let _ = self.stream.write_all(&self.wbuf).await;
+            let _ = self.stream.flush().await;
             self.wbuf.clear();
             return Err(Close::Requested);
         }
@@ -458,8 +456,13 @@ impl Connection {
         let soft_deadline =
             (limit.soft > 0 && limit.soft_seconds > 0 && pending as u64 > limit.soft)
                 .then(|| Duration::from_secs(limit.soft_seconds));
+        let (stream, wbuf) = (&mut self.stream, &self.wbuf);
         let write = async {
-            let write = self.stream.write_all(&self.wbuf);
+            // TLS buffers records inside the stream: flush pushes them out (a no-op on TCP).
+            let write = async {
+                stream.write_all(wbuf).await?;
+                stream.flush().await
+            };
             match soft_deadline {
                 Some(d) => match tokio::time::timeout(d, write).await {
                     Ok(r) => r.map_err(Close::Io),

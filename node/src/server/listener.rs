@@ -9,7 +9,12 @@ use tokio::{
 };
 use tracing::{info, warn};
 
-use super::{connection, ServerState, Stats};
+use super::{
+    connection,
+    tls::{self, ClientStream, TlsError},
+    ServerState, Stats,
+};
+use tokio_rustls::TlsAcceptor;
 
 /// Errors starting the server.
 #[derive(Debug, Error)]
@@ -25,17 +30,47 @@ pub enum ServerError {
     /// `bind` named no address.
     #[error("no listen address configured")]
     NoAddress,
+    /// The TLS options are unusable.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
 }
+
+/// A bound listening socket: plain TCP, or TLS with its acceptor.
+pub struct Listener {
+    tcp: TcpListener,
+    tls: Option<TlsAcceptor>,
+}
+
+/// How long a client on `tls-port` may take to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const MAXCLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 
 /// Binds every configured address. Returns the listeners; `run` serves them.
-pub async fn bind(state: &ServerState) -> Result<Vec<TcpListener>, ServerError> {
-    let addrs = state.config().listen_addrs();
-    if addrs.is_empty() {
+pub async fn bind(state: &ServerState) -> Result<Vec<Listener>, ServerError> {
+    let (addrs, tls_addrs, acceptor) = {
+        let c = state.config();
+        (c.listen_addrs(), c.tls_listen_addrs(), tls::acceptor(&c)?)
+    };
+    if addrs.is_empty() && tls_addrs.is_empty() {
         return Err(ServerError::NoAddress);
     }
     let mut listeners = Vec::new();
+    for addr in tls_addrs {
+        let l = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        if let Ok(local) = l.local_addr() {
+            info!("Ready to accept connections tls on {local}");
+        }
+        listeners.push(Listener {
+            tcp: l,
+            tls: acceptor.clone(),
+        });
+    }
     for addr in addrs {
         let l = TcpListener::bind(&addr)
             .await
@@ -49,13 +84,13 @@ pub async fn bind(state: &ServerState) -> Result<Vec<TcpListener>, ServerError> 
                 .store(local.port(), std::sync::atomic::Ordering::Relaxed);
             info!("Ready to accept connections tcp on {local}");
         }
-        listeners.push(l);
+        listeners.push(Listener { tcp: l, tls: None });
     }
     Ok(listeners)
 }
 
 /// Serves the listeners until shutdown is requested.
-pub async fn run(state: Arc<ServerState>, listeners: Vec<TcpListener>) {
+pub async fn run(state: Arc<ServerState>, listeners: Vec<Listener>) {
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
         tasks.spawn(accept_loop(state.clone(), l));
@@ -89,15 +124,15 @@ async fn server_cron(state: Arc<ServerState>) {
     }
 }
 
-async fn accept_loop(state: Arc<ServerState>, listener: TcpListener) {
+async fn accept_loop(state: Arc<ServerState>, listener: Listener) {
     let mut shutdown = state.shutdown_signal();
     loop {
         let accepted = tokio::select! {
-            r = listener.accept() => r,
+            r = listener.tcp.accept() => r,
             _ = shutdown.wait_for(|&s| s) => return,
         };
         match accepted {
-            Ok((stream, peer)) => admit(&state, stream, peer),
+            Ok((stream, peer)) => admit(&state, stream, peer, listener.tls.as_ref()),
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
                 warn!("accept failed: {e}");
@@ -107,7 +142,7 @@ async fn accept_loop(state: Arc<ServerState>, listener: TcpListener) {
     }
 }
 
-fn admit(state: &Arc<ServerState>, stream: TcpStream, peer: SocketAddr) {
+fn admit(state: &Arc<ServerState>, stream: TcpStream, peer: SocketAddr, tls: Option<&TlsAcceptor>) {
     Stats::add(&state.stats.connections_received, 1);
     let laddr = stream.local_addr().unwrap_or(peer);
     let (max, keepalive, protected_mode) = {
@@ -117,6 +152,9 @@ fn admit(state: &Arc<ServerState>, stream: TcpStream, peer: SocketAddr) {
     if super::protected::refuses(protected_mode, state.acl.default_user().nopass, peer.ip()) {
         Stats::add(&state.stats.rejected_connections, 1);
         warn!(%peer, "connection refused: protected mode (no password for the default user)");
+        if tls.is_some() {
+            return; // the plain-text reply would be garbage inside TLS: just close
+        }
         tokio::spawn(async move {
             let mut stream = stream;
             let _ = tokio::time::timeout(
@@ -137,8 +175,39 @@ fn admit(state: &Arc<ServerState>, stream: TcpStream, peer: SocketAddr) {
     #[cfg(not(unix))]
     let fd = -1;
     match state.clients.register(peer, laddr, fd, max) {
-        Some(handle) => {
-            tokio::spawn(connection::serve(state.clone(), stream, handle));
+        Some(handle) => match tls {
+            None => {
+                tokio::spawn(connection::serve(
+                    state.clone(),
+                    ClientStream::Tcp(stream),
+                    handle,
+                ));
+            }
+            Some(acceptor) => {
+                let (state, acceptor) = (state.clone(), acceptor.clone());
+                // The handshake runs in the client's own task, bounded in time, so a
+                // silent or hostile client never stalls the accept loop. The client
+                // counts against maxclients from here (its registration).
+                tokio::spawn(async move {
+                    let hs = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    match hs.await {
+                        Ok(Ok(s)) => {
+                            connection::serve(state, ClientStream::Tls(Box::new(s)), handle).await
+                        }
+                        Ok(Err(e)) => {
+                            info!(%peer, "TLS handshake failed: {e}");
+                            drop(state.clients.registration(handle.id));
+                        }
+                        Err(_) => {
+                            info!(%peer, "TLS handshake timed out");
+                            drop(state.clients.registration(handle.id));
+                        }
+                    }
+                });
+            }
+        },
+        None if tls.is_some() => {
+            Stats::add(&state.stats.rejected_connections, 1);
         }
         None => {
             Stats::add(&state.stats.rejected_connections, 1);

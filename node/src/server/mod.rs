@@ -9,6 +9,7 @@ pub mod protected;
 mod pubsub;
 mod state;
 mod stats;
+pub mod tls;
 
 pub use client::{ClientHandle, ClientRegistry, ClientState, MultiState, WatchedKey};
 pub use listener::{bind, run, ServerError};
