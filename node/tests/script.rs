@@ -542,42 +542,6 @@ fn runaway_script_is_stopped_while_other_clients_are_served() {
     assert_eq!(call(&mut other, &["GET", "w"]), "$1");
 }
 
-/// Two regions linked to each other (dev certificates in a fresh temporary directory,
-/// which the caller removes).
-fn two_regions(name: &str) -> (std::path::PathBuf, Server, Server) {
-    let dir = std::env::temp_dir().join(format!("meridian-{name}-{}", std::process::id()));
-    let tls = dir.join("tls");
-    replication::net::certs::ensure_dev_certs(&tls, 1..=2).unwrap();
-    let udp = || {
-        std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (p1, p2) = (udp(), udp());
-    let region = |id: u8, me: u16, peer: u16| {
-        let data = dir.join(format!("region-{id}"));
-        let args = [
-            "--region-id".to_string(),
-            id.to_string(),
-            "--data-dir".into(),
-            data.to_str().unwrap().into(),
-            "--repl-port".into(),
-            me.to_string(),
-            "--repl-tls-dir".into(),
-            tls.to_str().unwrap().into(),
-            "--peers".into(),
-            format!("{}@127.0.0.1:{peer}", 3 - id),
-        ];
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        Server::start(&refs)
-    };
-    let r1 = region(1, p1, p2);
-    let r2 = region(2, p2, p1);
-    (dir, r1, r2)
-}
-
 /// Parses `[:n, [$a, $b], $r]` as rendered by `call` for the poll below.
 fn parse_state(reply: &str) -> (i64, Vec<String>, Option<String>) {
     let inner = reply
@@ -602,7 +566,7 @@ fn parse_state(reply: &str) -> (i64, Vec<String>, Option<String>) {
 
 #[test]
 fn script_writes_replicate_atomically_and_are_not_run_again() {
-    let (dir, r1, r2) = two_regions("script");
+    let (dir, r1, r2) = common::two_regions("script", &[], &[]);
     let mut a = r1.raw();
     let mut b = r2.raw();
     // The link is up once a plain write replicates.
