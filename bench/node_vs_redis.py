@@ -16,6 +16,7 @@ RSS growth of each server, and the ratio. Prints a Markdown table.
 """
 
 import argparse
+import csv
 import os
 import socket
 import statistics
@@ -102,8 +103,8 @@ def bench(server, test, pipeline, requests):
     out = subprocess.run(pin(1) + ["redis-benchmark", "-p", str(server.port), *select, "-n", str(requests),
                                    "-c", "50", "-P", str(pipeline), "-r", "100000", "--csv", "-q", *custom],
                          capture_output=True, text=True, timeout=600).stdout
-    for line in out.splitlines():
-        cols = [c.strip('"') for c in line.split(",")]
+    # csv: a custom command's name (e.g. the EVAL script) may itself contain commas.
+    for cols in csv.reader(out.splitlines()):
         if len(cols) >= 7 and cols[0] != "test":
             return float(cols[1]), float(cols[4]), float(cols[6])
     raise RuntimeError(f"no redis-benchmark result for {test}: {out!r}")
