@@ -4,8 +4,8 @@
 
 mod common;
 
+use common::{bin, free_port, free_udp};
 use std::collections::BTreeMap;
-use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -17,27 +17,6 @@ use serde_json::Value;
 /// its peers' 10 s silence timeout; CI runs tests in parallel on 2 cores).
 const CONVERGE: Duration = Duration::from_secs(60);
 const TOKEN: &str = "test-admin-token";
-
-/// The server binary: env `MERIDIAN_BIN`, else the one cargo built for this test.
-fn bin() -> String {
-    std::env::var("MERIDIAN_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_meridian").to_string())
-}
-
-fn free_tcp() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_udp() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Region {
     port: u16,
@@ -56,15 +35,15 @@ impl Cluster {
         let dir = std::env::temp_dir().join(format!(
             "meridian-admin-test-{}-{}",
             std::process::id(),
-            free_tcp()
+            free_port()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         replication::net::certs::ensure_dev_certs(&dir.join("tls"), 1..=n).unwrap();
         let regions = (1..=n)
             .map(|_| Region {
-                port: free_tcp(),
+                port: free_port(),
                 repl_port: free_udp(),
-                admin_port: free_tcp(),
+                admin_port: free_port(),
                 child: None,
             })
             .collect();

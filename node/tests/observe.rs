@@ -5,19 +5,12 @@ mod common;
 
 use std::{
     io::{Read, Write},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use common::{call, Server, TIMEOUT};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
-}
+use common::{call, free_port, Server, TIMEOUT};
 
 /// Sends `raw` to the HTTP endpoint and returns (status, body); status 0 when the
 /// server closed without an answer.

@@ -5,32 +5,16 @@ mod common;
 
 use std::{
     io::{Read, Write},
-    net::{TcpListener, TcpStream, UdpSocket},
+    net::TcpStream,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use common::{call, TIMEOUT};
+use common::{call, free_port, free_udp, TIMEOUT};
 
 /// Links need a few seconds to come up on a loaded 2-core machine.
 const LINK_TIMEOUT: Duration = Duration::from_secs(45);
-
-fn free_tcp() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_udp() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn get(port: u16, path: &str) -> (u16, String) {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
@@ -87,7 +71,7 @@ fn temp_dir(name: &str) -> Dir {
 
 /// Starts region `id` with the given ports, peers (`id@127.0.0.1:udp`) and data dir.
 fn spawn(id: u8, port: u16, repl: u16, peers: &str, data: &Path, tls: &Path) -> Region {
-    let metrics = free_tcp();
+    let metrics = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
         .args(["server", "--bind", "127.0.0.1", "--port", &port.to_string()])
         .args(["--region-id", &id.to_string()])
@@ -144,7 +128,7 @@ fn two_regions_expose_lag_and_link_metrics() {
     ] {
         assert!(tls.join(f).is_file(), "meridian certs did not write {f}");
     }
-    let (p1, p2, u1, u2) = (free_tcp(), free_tcp(), free_udp(), free_udp());
+    let (p1, p2, u1, u2) = (free_port(), free_port(), free_udp(), free_udp());
     let r1 = spawn(
         1,
         p1,
@@ -244,7 +228,7 @@ fn health_is_503_while_a_region_that_lost_its_data_refuses_writes() {
     let tls = dir.0.join("tls");
     replication::net::certs::ensure_dev_certs(&tls, 1..=2).unwrap();
     // The peer never runs: region 1 cannot catch up after losing its data.
-    let (port, repl, absent) = (free_tcp(), free_udp(), free_udp());
+    let (port, repl, absent) = (free_port(), free_udp(), free_udp());
     let peers = format!("2@127.0.0.1:{absent}");
     let data = dir.0.join("r1");
     let r = spawn(1, port, repl, &peers, &data, &tls);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::net::{TcpListener, UdpSocket};
+use common::{free_port, free_udp};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,22 +14,6 @@ use redis::{cmd, Connection};
 /// peers after 10 s of silence, and CI runs these tests in parallel on 2 cores: 20 s
 /// left too little margin under load.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(45);
-
-fn free_tcp() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_udp() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Region {
     id: u8,
@@ -56,7 +40,7 @@ impl Cluster {
         let regions = (1..=n)
             .map(|id| Region {
                 id,
-                port: free_tcp(),
+                port: free_port(),
                 repl_port: free_udp(),
                 child: None,
             })

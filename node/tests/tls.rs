@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Server, TIMEOUT};
+use common::{free_port, Server, TIMEOUT};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
@@ -81,13 +81,6 @@ fn pki(tag: &str) -> Pki {
     let other = Issuer::new(p2, key2);
     leaf(&other, false, &dir, "rogue");
     Pki { dir }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
 }
 
 fn tls_server(pki: &Pki, auth: &str) -> (Server, u16) {
