@@ -152,6 +152,15 @@ pub struct ServerArgs {
     /// Snapshot when the write-ahead log exceeds this size [default: 256mb].
     #[arg(long, value_name = "SIZE")]
     pub wal_max_bytes: Option<String>,
+    /// Op-log (replication backlog) retention by size; on disk with persistence [default: 1gb].
+    #[arg(long, value_name = "SIZE")]
+    pub repl_backlog_size: Option<String>,
+    /// Op-log retention by age in seconds [default: 21600].
+    #[arg(long, value_name = "SECS")]
+    pub repl_backlog_max_age: Option<u64>,
+    /// Op-log bytes kept in memory; with persistence older entries are read from disk [default: 256mb].
+    #[arg(long, value_name = "SIZE")]
+    pub repl_backlog_memory: Option<String>,
     /// TCP port for TLS client connections on the `bind` addresses, 0 = off [default: 0].
     #[arg(long, value_name = "N")]
     pub tls_port: Option<u16>,
@@ -296,6 +305,12 @@ impl ServerArgs {
             self.snapshot_interval_secs.map(|v| v.to_string()),
         );
         add("wal-max-bytes", self.wal_max_bytes.clone());
+        add("repl-backlog-size", self.repl_backlog_size.clone());
+        add(
+            "repl-backlog-max-age",
+            self.repl_backlog_max_age.map(|v| v.to_string()),
+        );
+        add("repl-backlog-memory", self.repl_backlog_memory.clone());
         add("tls-port", self.tls_port.map(|v| v.to_string()));
         add("tls-cert-file", self.tls_cert_file.clone());
         add("tls-key-file", self.tls_key_file.clone());
@@ -400,6 +415,9 @@ mod tests {
             appendonly: Some("yes".into()),
             snapshot_interval_secs: Some(60),
             wal_max_bytes: Some("64mb".into()),
+            repl_backlog_size: Some("2gb".into()),
+            repl_backlog_max_age: Some(7200),
+            repl_backlog_memory: Some("32mb".into()),
             tls_port: Some(6380),
             tls_cert_file: Some("server.pem".into()),
             tls_key_file: Some("server.key".into()),

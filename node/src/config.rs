@@ -289,6 +289,14 @@ pub struct Config {
     pub snapshot_interval_secs: u64,
     /// Take a snapshot when the write-ahead log exceeds this size.
     pub wal_max_bytes: ByteSize,
+    /// Op-log (replication backlog) retention by size: on disk with persistence, in
+    /// memory without.
+    pub repl_backlog_size: ByteSize,
+    /// Op-log retention by age, in seconds.
+    pub repl_backlog_max_age_secs: u64,
+    /// Op-log entries kept in memory (all of the log without persistence; the newest
+    /// entries with it, older ones are read back from the write-ahead log).
+    pub repl_backlog_memory: ByteSize,
     /// TCP port for TLS client connections (same `bind` addresses); 0 = off.
     pub tls_port: u16,
     /// PEM certificate chain of the server for `tls-port`.
@@ -405,6 +413,9 @@ impl Default for Config {
             appendonly: false,
             snapshot_interval_secs: 300,
             wal_max_bytes: ByteSize(256 * 1024 * 1024),
+            repl_backlog_size: ByteSize(1024 * 1024 * 1024),
+            repl_backlog_max_age_secs: 6 * 3600,
+            repl_backlog_memory: ByteSize(256 * 1024 * 1024),
             tls_port: 0,
             tls_cert_file: String::new(),
             tls_key_file: String::new(),
@@ -663,6 +674,38 @@ pub static CONFIG_KEYS: &[ConfigKey] = &[
         set: |c, v| {
             let s = size(v)?;
             c.wal_max_bytes = ByteSize(in_range(s.bytes(), 1024 * 1024, i64::MAX as u64)?);
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "repl-backlog-size",
+        mutable: false,
+        settable: true,
+        get: |c| c.repl_backlog_size.to_string(),
+        set: |c, v| {
+            let s = size(v)?;
+            c.repl_backlog_size = ByteSize(in_range(s.bytes(), 1024 * 1024, i64::MAX as u64)?);
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "repl-backlog-max-age",
+        mutable: false,
+        settable: true,
+        get: |c| c.repl_backlog_max_age_secs.to_string(),
+        set: |c, v| {
+            c.repl_backlog_max_age_secs = in_range(int(v)?, 1, 30 * 24 * 3600)?;
+            Ok(())
+        },
+    },
+    ConfigKey {
+        name: "repl-backlog-memory",
+        mutable: false,
+        settable: true,
+        get: |c| c.repl_backlog_memory.to_string(),
+        set: |c, v| {
+            let s = size(v)?;
+            c.repl_backlog_memory = ByteSize(in_range(s.bytes(), 64 * 1024, i64::MAX as u64)?);
             Ok(())
         },
     },

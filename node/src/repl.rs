@@ -31,7 +31,10 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _};
 use bytes::Bytes;
 use crdt::{OpDelta, RegionId};
-use replication::core::{Config as CoreConfig, MemLog, Output, Replicator, Start};
+use replication::core::{Config as CoreConfig, MemLog, OpLog, Output, Replicator, Start};
+
+/// The op log: disk-backed with persistence, in memory without.
+pub type NodeLog = Box<dyn OpLog + Send>;
 use replication::msg::LogEntry;
 use replication::net::{certs, Net, NetConfig, NetEvent, NetHandle, PeerConfig, SendError, Tuning};
 use tokio::sync::{mpsc, Notify};
@@ -57,7 +60,7 @@ const FLUSH_DELAY: Duration = Duration::from_millis(1);
 /// The running region link.
 pub struct Replication {
     /// The protocol core. Lock order: `ServerState::store` first, then this.
-    pub core: parking_lot::Mutex<Replicator<MemLog>>,
+    pub core: parking_lot::Mutex<Replicator<NodeLog>>,
     pending: parking_lot::Mutex<VecDeque<LogEntry>>,
     notify: Notify,
     net: NetHandle,
@@ -322,6 +325,9 @@ fn start_mode(data_dir: &Path, region: RegionId, join: bool) -> anyhow::Result<S
 pub fn start(state: &Arc<ServerState>, cfg: &Config) -> anyhow::Result<Option<Arc<Replication>>> {
     if cfg.repl_port == 0 {
         if cfg.peers.0.is_empty() {
+            if let Some(p) = state.persist.get() {
+                p.no_replication();
+            }
             return Ok(None);
         }
         return Err(anyhow!("peers are configured but repl-port is 0"));
@@ -388,9 +394,12 @@ pub fn start(state: &Arc<ServerState>, cfg: &Config) -> anyhow::Result<Option<Ar
     .context("cannot start the region link")?;
     let persist = state.persist.get().cloned();
     // With persistence: restored state resumes with its replication id and op log.
-    let (restored, log) = match &persist {
-        Some(p) => p.replication_start(),
-        None => (None, MemLog::new()),
+    let (restored, log): (Option<Start>, NodeLog) = match &persist {
+        Some(p) => {
+            let (start, log) = p.replication_start();
+            (start, Box::new(log))
+        }
+        None => (None, Box::new(MemLog::new())),
     };
     let start = match restored {
         Some(s) => s,
@@ -408,6 +417,14 @@ pub fn start(state: &Arc<ServerState>, cfg: &Config) -> anyhow::Result<Option<Ar
     let mut core_cfg = CoreConfig::new(region, peer_ids, replication_id);
     core_cfg.removed = members.removed.iter().map(|(&r, &(_, c))| (r, c)).collect();
     core_cfg.persistence = persist.is_some();
+    // Retention: on disk with persistence; in memory (also bounded by
+    // repl-backlog-memory) without.
+    core_cfg.log_retention_bytes_max = if persist.is_some() {
+        cfg.repl_backlog_size.bytes()
+    } else {
+        cfg.repl_backlog_size.bytes().min(cfg.repl_backlog_memory.bytes())
+    };
+    core_cfg.log_retention_age_ms = cfg.repl_backlog_max_age_secs.saturating_mul(1000);
     let core = Replicator::new(core_cfg, log, start.clone())
         .map_err(|e| anyhow!("replication config: {e}"))?;
     let writable = {

@@ -59,6 +59,7 @@
 //! Not logged: tombstone garbage collection (recovery may bring back tombstones that a
 //! later GC drops again; visible state is the same).
 
+pub mod oplog;
 pub mod recover;
 pub mod snapshot;
 pub mod storage;
@@ -73,11 +74,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crdt::VersionVector;
-use replication::core::{MemLog, Start};
+use replication::core::Start;
 use thiserror::Error;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use self::oplog::{BacklogStats, ColdEntry, DiskLog, LogKeep};
 use self::recover::{META_FORMAT, META_RECOVERING, META_REGION, META_REPLID};
 use self::snapshot::SnapMeta;
 use self::storage::{Batch, Cf, RocksStorage, Storage};
@@ -279,8 +281,10 @@ pub struct Options {
     pub dir: PathBuf,
     /// `appendfsync`.
     pub fsync: Fsync,
-    /// Bound on the rebuilt replication log.
-    pub log_bytes_max: u64,
+    /// Replication backlog retention by size (`repl-backlog-size`).
+    pub backlog_bytes_max: u64,
+    /// Backlog op bytes kept in memory (`repl-backlog-memory`).
+    pub backlog_memory_max: u64,
 }
 
 /// The snapshot bookkeeping.
@@ -302,7 +306,9 @@ pub struct Persist {
     replication_id: u64,
     restored: bool,
     recovering: AtomicBool,
-    repl_log: parking_lot::Mutex<Option<MemLog>>,
+    repl_log: parking_lot::Mutex<Option<(Vec<ColdEntry>, VersionVector)>>,
+    keep: Arc<parking_lot::Mutex<LogKeep>>,
+    backlog_memory_max: u64,
     applied_at_open: VersionVector,
     /// Durability checkpoints `(WAL index, applied vector)` and the last index pushed.
     checkpoints: parking_lot::Mutex<(std::collections::VecDeque<(u64, VersionVector)>, u64)>,
@@ -346,7 +352,7 @@ impl Persist {
         opts: &Options,
     ) -> Result<Arc<Persist>, PersistError> {
         store.set_log(None);
-        let rec = recover::recover(&*storage, store, opts.log_bytes_max)?;
+        let rec = recover::recover(&*storage, store, opts.backlog_bytes_max)?;
         let restored = rec.replication_id.is_some();
         let replication_id = rec
             .replication_id
@@ -361,7 +367,8 @@ impl Persist {
             replication_id.to_be_bytes().to_vec(),
         );
         storage.write(b, true)?;
-        let trimmed = rec.snapshot.as_ref().map_or(0, |s| s.start_index);
+        let trimmed = rec.wal_trimmed;
+        let keep = Arc::new(parking_lot::Mutex::new(LogKeep::active()));
         let shared = Arc::new(Shared::new(
             opts.fsync,
             rec.last_index,
@@ -384,13 +391,16 @@ impl Persist {
             shared.clone(),
             tx.clone(),
             rec.last_index + 1,
+            keep.clone(),
         ))));
         let recovery = format!(
-            "snapshot keys {} + {} WAL records ({} bytes) in {} ms",
+            "snapshot keys {} + {} WAL records ({} bytes) in {} ms; backlog {} entries ({} WAL records kept from before the snapshot)",
             rec.snapshot.as_ref().map_or(0, |s| s.keys),
             rec.wal_entries,
             rec.wal_bytes,
-            rec.duration_ms
+            rec.duration_ms,
+            rec.log.len(),
+            rec.wal_kept,
         );
         info!(
             path = %storage.path().display(),
@@ -407,7 +417,9 @@ impl Persist {
             replication_id,
             restored,
             recovering: AtomicBool::new(rec.recovering),
-            repl_log: parking_lot::Mutex::new(Some(rec.log)),
+            repl_log: parking_lot::Mutex::new(Some((rec.log.into(), rec.log_floor))),
+            keep,
+            backlog_memory_max: opts.backlog_memory_max,
             applied_at_open: rec.applied,
             checkpoints: parking_lot::Mutex::new(Default::default()),
             snap: parking_lot::Mutex::new(SnapState {
@@ -429,14 +441,28 @@ impl Persist {
 
     /// How the replicator starts: `Restored` when this directory had persisted state,
     /// else `None` (the caller decides between a fresh start and lost history), and the
-    /// op log rebuilt from the WAL.
-    pub fn replication_start(&self) -> (Option<Start>, MemLog) {
-        let log = self.repl_log.lock().take().unwrap_or_default();
+    /// disk-backed op log rebuilt from the WAL (see [`oplog`]).
+    pub fn replication_start(&self) -> (Option<Start>, DiskLog) {
+        let (cold, floor) = self.repl_log.lock().take().unwrap_or_default();
+        let log = DiskLog::new(
+            cold,
+            floor,
+            wall_ms(),
+            self.backlog_memory_max,
+            self.keep.clone(),
+            self.storage.clone(),
+            self.shared.clone(),
+        );
         let start = self.restored.then(|| Start::Restored {
             durable: self.applied_at_open.clone(),
             recovering: self.recovering.load(ORD),
         });
         (start, log)
+    }
+
+    /// Replication is off: no backlog holds WAL records back.
+    pub fn no_replication(&self) {
+        self.keep.lock().deactivate();
     }
 
     /// Records whether the replicator is recovering a lost history (written in order
@@ -541,7 +567,13 @@ impl Persist {
             s.running = true;
             s.current.clone()
         };
-        let r = snapshot::take(&*self.storage, &self.shared, store, prev.as_ref());
+        let r = snapshot::take(
+            &*self.storage,
+            &self.shared,
+            store,
+            prev.as_ref(),
+            &self.keep,
+        );
         let mut s = self.snap.lock();
         s.running = false;
         s.completed += 1;
@@ -620,6 +652,11 @@ impl Persist {
             .map_or(self.started_ms, |m| m.time_ms)
     }
 
+    /// The replication backlog's span (entries, bytes, memory, age).
+    pub fn backlog(&self) -> BacklogStats {
+        self.keep.lock().stats()
+    }
+
     /// Writes the `INFO persistence` lines.
     pub fn info(&self, out: &mut String) {
         let mut line = |k: &str, v: &dyn std::fmt::Display| {
@@ -662,6 +699,16 @@ impl Persist {
             &(sh.stats.sync_us.load(ORD) / sh.stats.syncs.load(ORD).max(1)),
         );
         line("wal_backpressure_waits", &sh.stats.backpressure.load(ORD));
+        let b = self.backlog();
+        line("repl_backlog_entries", &b.entries);
+        line("repl_backlog_bytes", &b.bytes);
+        line("repl_backlog_memory_bytes", &b.memory_bytes);
+        line(
+            "repl_backlog_oldest_age_sec",
+            &b.oldest_ms
+                .map_or(-1, |t| (wall_ms().saturating_sub(t) / 1000) as i64),
+        );
+        line("repl_backlog_first_wal_index", &b.first_wal_index);
         match &snap.current {
             Some(m) => {
                 line("snapshot_last_time", &(m.time_ms / 1000));
@@ -705,7 +752,8 @@ pub fn start(
             Options {
                 dir,
                 fsync: Fsync::parse(&c.appendfsync),
-                log_bytes_max: 256 * 1024 * 1024,
+                backlog_bytes_max: c.repl_backlog_size.bytes(),
+                backlog_memory_max: c.repl_backlog_memory.bytes(),
             },
         )
     };

@@ -2,6 +2,10 @@
 //! through the store's own paths (so the expiry index, the HLC and the causal context are
 //! rebuilt exactly as when the changes first happened).
 //!
+//! The WAL may also hold records from before the snapshot's start, kept for the
+//! replication backlog ([`super::oplog`]): their ops are indexed into the rebuilt backlog
+//! and not applied (the snapshot holds their effects).
+//!
 //! Every inconsistency is an error naming the data directory: a snapshot whose key
 //! count differs from its meta, a WAL that does not start right after the snapshot or
 //! has a gap, a record that does not decode, metadata of another region. Recovery
@@ -9,14 +13,17 @@
 
 use std::time::Instant;
 
-use crdt::{Hlc, VersionVector};
-use replication::core::{MemLog, OpLog};
+use std::collections::VecDeque;
 
-use super::snapshot::{SnapMeta, META_SNAPSHOT};
+use crdt::{Hlc, VersionVector};
+use replication::core::ENTRY_OVERHEAD_BYTES;
+
+use super::oplog::ColdEntry;
+use super::snapshot::{decode_floor, SnapMeta, META_LOG_FLOOR, META_SNAPSHOT, META_WAL_TRIMMED};
 use super::storage::{Cf, Storage};
 use super::wal::{wal_key, Record};
 use super::PersistError;
-use crate::store::{wall_ms, Store};
+use crate::store::Store;
 
 /// Meta keys.
 pub const META_FORMAT: &[u8] = b"format";
@@ -42,12 +49,19 @@ pub struct Recovered {
     pub snapshot: Option<SnapMeta>,
     /// Last WAL index (0 if none).
     pub last_index: u64,
-    /// WAL records replayed.
+    /// WAL records replayed (applied).
     pub wal_entries: u64,
     /// Their bytes.
     pub wal_bytes: u64,
-    /// The replication log rebuilt from the replayed ops (bounded by `log_bytes_max`).
-    pub log: MemLog,
+    /// WAL records before the snapshot's start kept for the backlog (not applied).
+    pub wal_kept: u64,
+    /// The replication backlog rebuilt from the WAL's op records, oldest first (bounded
+    /// by `log_bytes_max` accounted bytes).
+    pub log: VecDeque<ColdEntry>,
+    /// The backlog's floor.
+    pub log_floor: VersionVector,
+    /// Last trimmed WAL index (the WAL starts right after it).
+    pub wal_trimmed: u64,
     /// Applied vector after recovery.
     pub applied: VersionVector,
     /// How long recovery took.
@@ -106,7 +120,28 @@ pub fn recover(
         ),
         None => None,
     };
-    let mut log = MemLog::new();
+    let mut log: VecDeque<ColdEntry> = VecDeque::new();
+    let mut log_bytes = 0u64;
+    let mut log_floor = match storage.get(Cf::Meta, META_LOG_FLOOR)? {
+        Some(v) => decode_floor(&v).map_err(|e| corrupt(storage, format!("backlog floor: {e}")))?,
+        // Written before the backlog kept WAL records: the WAL starts after the snapshot.
+        None => snapshot
+            .as_ref()
+            .map_or_else(VersionVector::new, |s| s.ctx.vv().clone()),
+    };
+    let snap_start = snapshot.as_ref().map_or(0, |s| s.start_index);
+    let wal_trimmed = match storage.get(Cf::Meta, META_WAL_TRIMMED)? {
+        Some(v) => u64_of(storage, "wal_trimmed", &v)?,
+        None => snap_start,
+    };
+    if wal_trimmed > snap_start {
+        return Err(corrupt(
+            storage,
+            format!(
+                "the WAL was trimmed to record {wal_trimmed}, past the snapshot's start {snap_start}"
+            ),
+        ));
+    }
     if let Some(s) = &snapshot {
         let prefix = s.id.to_be_bytes();
         let mut n = 0u64;
@@ -136,13 +171,12 @@ pub fn recover(
         }
         store.merge_snapshot_ctx(&s.ctx);
         store.observe_hlc(Hlc::from_u64(s.hlc));
-        log.raise_floor(s.ctx.vv());
     }
-    let first = snapshot.as_ref().map_or(0, |s| s.start_index) + 1;
+    let first = wal_trimmed + 1;
     let mut expect = first;
     let mut wal_bytes = 0u64;
+    let mut wal_kept = 0u64;
     let mut merge_ctx: Option<crdt::CausalContext> = None;
-    let now = wall_ms();
     storage.scan(Cf::Wal, &wal_key(first), &mut |k, v| {
         let index = u64::from_be_bytes(
             k.try_into()
@@ -156,39 +190,66 @@ pub fn recover(
         }
         let rec =
             Record::decode(v).map_err(|e| corrupt(storage, format!("WAL record {index}: {e}")))?;
+        let replay = index > snap_start;
         match rec {
             Record::Op { .. } => {
                 let entry = rec.into_log_entry().expect("an op");
-                let op = crdt::codec::decode_op(&entry.op)
-                    .map_err(|e| corrupt(storage, format!("WAL record {index}: {e}")))?;
-                store.apply_remote(&op);
-                log.append(entry, now);
-                while log.bytes() > log_bytes_max {
-                    log.pop_front();
+                if replay {
+                    let op = crdt::codec::decode_op(&entry.op)
+                        .map_err(|e| corrupt(storage, format!("WAL record {index}: {e}")))?;
+                    store.apply_remote(&op);
+                }
+                log_bytes += entry.op.len() as u64 + ENTRY_OVERHEAD_BYTES;
+                log.push_back(ColdEntry {
+                    origin: entry.origin,
+                    first_seq: entry.first_seq,
+                    last_seq: entry.last_seq,
+                    op_len: entry.op.len().min(u32::MAX as usize) as u32,
+                    wal: index,
+                });
+                while log_bytes > log_bytes_max {
+                    let Some(c) = log.pop_front() else { break };
+                    log_bytes -= c.op_len as u64 + ENTRY_OVERHEAD_BYTES;
+                    log_floor.raise(c.origin, c.last_seq);
                 }
             }
             Record::SnapCtx(ctx) => merge_ctx = Some(ctx),
             Record::MergeKey { db, key, state } => {
-                let Some(ctx) = &merge_ctx else {
-                    return Err(corrupt(
-                        storage,
-                        format!("WAL record {index}: snapshot key without its context"),
-                    ));
-                };
-                let state = crdt::codec::decode_key(&state)
-                    .map_err(|e| corrupt(storage, format!("WAL record {index}: {e}")))?;
-                store.merge_snapshot_key(db, &key, &state, ctx);
+                if replay {
+                    // (A local snapshot's start re-logs the context before the next key.)
+                    let Some(ctx) = &merge_ctx else {
+                        return Err(corrupt(
+                            storage,
+                            format!("WAL record {index}: snapshot key without its context"),
+                        ));
+                    };
+                    let state = crdt::codec::decode_key(&state)
+                        .map_err(|e| corrupt(storage, format!("WAL record {index}: {e}")))?;
+                    store.merge_snapshot_key(db, &key, &state, ctx);
+                }
             }
             Record::MergeCtx(ctx) => {
-                store.merge_snapshot_ctx(&ctx);
-                log.raise_floor(ctx.vv());
+                if replay {
+                    store.merge_snapshot_ctx(&ctx);
+                }
+                log_floor.join(ctx.vv());
                 merge_ctx = None;
             }
         }
-        wal_bytes += v.len() as u64;
+        if replay {
+            wal_bytes += v.len() as u64;
+        } else {
+            wal_kept += 1;
+        }
         expect += 1;
         Ok(true)
     })?;
+    if expect <= snap_start {
+        return Err(corrupt(
+            storage,
+            format!("WAL record {expect} is missing (the snapshot starts after record {snap_start})"),
+        ));
+    }
     if let Some(h) = storage.get(Cf::Meta, META_HLC)? {
         store.observe_hlc(Hlc::from_u64(u64_of(storage, "hlc", &h)?));
     }
@@ -197,9 +258,12 @@ pub fn recover(
         recovering,
         snapshot,
         last_index: expect - 1,
-        wal_entries: expect - first,
+        wal_entries: expect - first - wal_kept,
         wal_bytes,
+        wal_kept,
         log,
+        log_floor,
+        wal_trimmed,
         applied: store.keyspace().applied().clone(),
         duration_ms: t0.elapsed().as_millis() as u64,
     })

@@ -35,6 +35,7 @@ use crdt::keyspace::DATABASES;
 use crdt::CausalContext;
 use serde::{Deserialize, Serialize};
 
+use super::oplog::LogKeep;
 use super::storage::{Batch, Cf, Storage};
 use super::wal::wal_key;
 use super::{PersistError, Shared, ORD};
@@ -47,6 +48,25 @@ const WRITER_WAIT_MS_MAX: u64 = 60_000;
 
 /// Meta key of the current snapshot.
 pub const META_SNAPSHOT: &[u8] = b"snapshot";
+/// Meta key of the last trimmed WAL index (`u64` BE): the WAL starts right after it.
+pub const META_WAL_TRIMMED: &[u8] = b"wal_trimmed";
+/// Meta key of the backlog floor at the last trim (format byte 1 + postcard
+/// `VersionVector`): it covers every op the trims removed from the WAL.
+pub const META_LOG_FLOOR: &[u8] = b"log_floor";
+
+/// Encodes the backlog floor for [`META_LOG_FLOOR`].
+pub fn encode_floor(vv: &crdt::VersionVector) -> Vec<u8> {
+    postcard::to_extend(vv, vec![1u8]).expect("encoding to a Vec cannot fail")
+}
+
+/// Decodes [`META_LOG_FLOOR`].
+pub fn decode_floor(b: &[u8]) -> Result<crdt::VersionVector, String> {
+    match b.first() {
+        Some(1) => postcard::from_bytes(&b[1..]).map_err(|e| e.to_string()),
+        Some(v) => Err(format!("unknown backlog floor format {v}")),
+        None => Err("empty backlog floor".into()),
+    }
+}
 
 /// A complete snapshot (meta `snapshot`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,11 +116,14 @@ pub fn snap_key(id: u64, db: u8, key: &[u8]) -> Vec<u8> {
 }
 
 /// Takes a snapshot of `store` (see the module docs). `prev` is the current snapshot.
+/// The WAL is trimmed up to the snapshot's start, but never past the oldest record the
+/// replication backlog (`keep`) still holds.
 pub fn take(
     storage: &dyn Storage,
     shared: &Shared,
     store: &parking_lot::Mutex<Store>,
     prev: Option<&SnapMeta>,
+    keep: &parking_lot::Mutex<LogKeep>,
 ) -> Result<SnapMeta, PersistError> {
     let t0 = Instant::now();
     let id = prev.map_or(1, |p| p.id + 1);
@@ -172,12 +195,32 @@ pub fn take(
     if let Some(p) = prev {
         switch.delete_range(Cf::Snap, snap_key(p.id, 0, b""), snap_key(p.id + 1, 0, b""));
     }
+    let (keep_from, floor) = {
+        let k = keep.lock();
+        if k.is_active() {
+            (k.keep_from(), k.floor())
+        } else {
+            // No backlog: the trimmed ops are covered by the snapshot's context only.
+            let mut f = k.floor();
+            f.join(meta.ctx.vv());
+            (u64::MAX, f)
+        }
+    };
+    let trim_to = start_index.min(keep_from.saturating_sub(1));
+    let already = shared.trimmed_index.load(ORD);
+    let trim_to = trim_to.max(already);
+    switch.put(Cf::Meta, META_LOG_FLOOR.to_vec(), encode_floor(&floor));
+    switch.put(
+        Cf::Meta,
+        META_WAL_TRIMMED.to_vec(),
+        trim_to.to_be_bytes().to_vec(),
+    );
     switch.delete_range(
         Cf::Wal,
         wal_key(0).to_vec(),
-        wal_key(start_index + 1).to_vec(),
+        wal_key(trim_to + 1).to_vec(),
     );
     storage.write(switch, true)?;
-    shared.trimmed(start_index, start_bytes);
+    shared.trimmed(trim_to, start_bytes);
     Ok(meta)
 }

@@ -34,7 +34,8 @@ fn opts(dir: &TempDir, fsync: Fsync) -> Options {
     Options {
         dir: dir.0.join("db"),
         fsync,
-        log_bytes_max: 1 << 30,
+        backlog_bytes_max: 1 << 30,
+        backlog_memory_max: 1 << 30,
     }
 }
 
@@ -120,6 +121,7 @@ fn wal_replay_restores_values_ttls_context_and_clock() {
 fn snapshot_trims_the_wal_and_recovery_merges_both() {
     let dir = TempDir::new("snap");
     let (mut st, p) = open(&dir, Fsync::EverySec, 1);
+    p.no_replication(); // no backlog holds the WAL back
     for i in 0..3000 {
         set(&mut st, (i % 3) as u8, &format!("k{i}"), &format!("v{i}"));
     }
@@ -327,4 +329,119 @@ fn durable_vectors_follow_the_durable_index() {
     assert_eq!(got, Some(vv1.clone()));
     assert_eq!(p.durable_vv(&vv1), None, "reported once");
     close(&p, &mut st);
+}
+
+/// Collects the store's local ops as replication log entries (the replication sink).
+struct Collect(Arc<parking_lot::Mutex<Vec<replication::msg::LogEntry>>>);
+
+impl crate::store::DeltaSink for Collect {
+    fn emit(&mut self, op: &crdt::OpDelta, first_seq: u64) {
+        self.0.lock().push(replication::msg::LogEntry {
+            origin: op.dot.region(),
+            first_seq,
+            last_seq: op.dot.seq(),
+            op: crdt::codec::encode_op(op),
+        });
+    }
+}
+
+fn wait_written(p: &Persist) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while p.shared.written.load(ORD) < p.appended_index() {
+        assert!(std::time::Instant::now() < deadline, "the writer is stuck");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn backlog_reads_old_entries_back_from_the_wal_and_survives_snapshots_and_restarts() {
+    let dir = TempDir::new("backlog");
+    let mut o = opts(&dir, Fsync::EverySec);
+    o.backlog_memory_max = 4096; // a few dozen ops in memory, the rest on disk
+    let mut st = Store::new(1);
+    let p = Persist::open(&mut st, &o).expect("open");
+    let (_, mut log) = p.replication_start();
+    let out = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    st.set_sink(Box::new(Collect(out.clone())));
+    for i in 0..3000 {
+        set(&mut st, 0, &format!("k{i}"), &format!("value-{i}"));
+    }
+    let entries: Vec<_> = std::mem::take(&mut *out.lock());
+    assert_eq!(entries.len(), 3000);
+    wait_written(&p);
+    for e in &entries {
+        log.append(e.clone(), wall_ms());
+    }
+    assert_eq!(log.len(), 3000);
+    let b = p.backlog();
+    assert_eq!(b.entries, 3000);
+    assert!(b.memory_bytes <= 4096 + 200, "{b:?}");
+    assert!(b.bytes > 3000 * 40, "{b:?}");
+    // Old entries come back from the WAL byte for byte; new ones from memory.
+    for pos in [0u64, 1, 1500, 2999] {
+        assert_eq!(log.read(pos).as_ref(), Some(&entries[pos as usize]), "{pos}");
+    }
+    assert_eq!(log.first_after(1, 2000), Some(2000));
+    // A snapshot trims nothing the backlog holds.
+    let store = parking_lot::Mutex::new(st);
+    let m = p.snapshot(&store).expect("snapshot");
+    assert_eq!(m.start_index, 3000);
+    let mut info = String::new();
+    p.info(&mut info);
+    assert!(info.contains("wal_oldest_index:1\r\n"), "{info}");
+    assert!(info.contains("repl_backlog_entries:3000\r\n"), "{info}");
+    assert_eq!(log.read(0).as_ref(), Some(&entries[0]));
+    // Entries every peer acknowledged leave the backlog; the next snapshot trims them.
+    for _ in 0..1000 {
+        log.pop_front();
+    }
+    assert_eq!(log.floor().get(1), 1000);
+    let mut st = store.into_inner();
+    set(&mut st, 0, "after", "x");
+    let late = out.lock().pop().expect("the late op");
+    wait_written(&p);
+    log.append(late.clone(), wall_ms());
+    let store = parking_lot::Mutex::new(st);
+    p.snapshot(&store).expect("snapshot");
+    let mut info = String::new();
+    p.info(&mut info);
+    assert!(info.contains("wal_oldest_index:1001\r\n"), "{info}");
+    let mut st = store.into_inner();
+    let before = dump(&st);
+    drop(log);
+    close(&p, &mut st);
+    drop(p);
+
+    // Restart: the backlog is rebuilt from the WAL kept past the snapshot.
+    let mut st2 = Store::new(1);
+    let p2 = Persist::open(&mut st2, &o).expect("reopen");
+    assert_eq!(dump(&st2), before);
+    let (_, log2) = p2.replication_start();
+    assert_eq!(log2.len(), 2001);
+    assert_eq!(log2.floor().get(1), 1000, "the floor covers the trimmed entries");
+    assert_eq!(log2.read(log2.start()).as_ref(), Some(&entries[1000]));
+    assert_eq!(log2.read(log2.end() - 1).as_ref(), Some(&late));
+    close(&p2, &mut st2);
+}
+
+#[test]
+fn backlog_retention_bounds_the_rebuilt_log_and_raises_its_floor() {
+    let dir = TempDir::new("backlog-bound");
+    let mut o = opts(&dir, Fsync::EverySec);
+    let mut st = Store::new(1);
+    let p = Persist::open(&mut st, &o).expect("open");
+    for i in 0..1000 {
+        set(&mut st, 0, &format!("k{i}"), "v");
+    }
+    close(&p, &mut st);
+    drop(p);
+    o.backlog_bytes_max = 100 * 1024 / 10; // ~10 KiB: far fewer than 1000 entries
+    let mut st2 = Store::new(1);
+    let p2 = Persist::open(&mut st2, &o).expect("reopen");
+    assert_eq!(st2.keys(0).count(), 1000, "retention never drops data");
+    let (_, log) = p2.replication_start();
+    assert!(log.len() < 1000 && log.len() > 10, "{}", log.len());
+    assert!(log.bytes() <= o.backlog_bytes_max);
+    assert_eq!(log.floor().get(1), 1000 - log.len());
+    close(&p2, &mut st2);
 }

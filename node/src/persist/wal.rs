@@ -18,6 +18,7 @@ use crdt::{CausalContext, Hlc};
 use replication::msg::LogEntry;
 use serde::{Deserialize, Serialize};
 
+use super::oplog::LogKeep;
 use super::{writer::Job, PersistError, Shared};
 use crate::store::{Applied, ApplyLog};
 
@@ -112,22 +113,36 @@ pub struct WalHook {
     next_index: u64,
     /// Context of the last logged [`Record::SnapCtx`].
     merge_ctx: Option<CausalContext>,
+    /// The backlog's notes of op records.
+    keep: Arc<parking_lot::Mutex<LogKeep>>,
 }
 
 impl WalHook {
     /// A hook whose first record gets `next_index`.
-    pub(super) fn new(shared: Arc<Shared>, tx: SyncSender<Job>, next_index: u64) -> WalHook {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        tx: SyncSender<Job>,
+        next_index: u64,
+        keep: Arc<parking_lot::Mutex<LogKeep>>,
+    ) -> WalHook {
         WalHook {
             shared,
             tx,
             next_index,
             merge_ctx: None,
+            keep,
         }
     }
 
     fn push(&mut self, rec: &Record, hlc: Option<Hlc>) {
         let bytes = rec.encode();
         let index = self.next_index;
+        if let Record::Op {
+            origin, last_seq, ..
+        } = rec
+        {
+            self.keep.lock().note_record(*origin, *last_seq, index);
+        }
         self.next_index += 1;
         self.shared.note_appended(index, bytes.len() as u64);
         let job = Job::Record { index, bytes, hlc };

@@ -181,7 +181,7 @@ pub mod status;
 pub use config::{Config, Start};
 pub use data::{Data, SnapshotCursor, SnapshotKey};
 pub use error::{CloseReason, ProtocolError, ReplError};
-pub use oplog::{EntryMeta, MemLog, OpLog};
+pub use oplog::{EntryMeta, MemLog, OpLog, ENTRY_OVERHEAD_BYTES};
 pub use output::{Event, Output, TrimReason};
 pub use replicator::Replicator;
 pub use status::{LinkState, PeerStatus, ReplicationStatus, SnapshotProgress};

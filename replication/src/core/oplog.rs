@@ -44,7 +44,9 @@ pub trait OpLog {
     fn end(&self) -> u64;
     /// Metadata of the entry at `pos`.
     fn meta(&self, pos: u64) -> Option<EntryMeta>;
-    /// A copy of the entry at `pos`.
+    /// A copy of the entry at `pos`; `None` when it is not retained or cannot be read
+    /// back (a disk-backed log's I/O error: the replicator then falls back to a full
+    /// resync for the peer it was serving).
     fn read(&self, pos: u64) -> Option<LogEntry>;
     /// Position of the first retained entry of `origin` whose `last_seq > seq`.
     fn first_after(&self, origin: RegionId, seq: u64) -> Option<u64>;
@@ -64,6 +66,39 @@ pub trait OpLog {
     }
     /// Retained bytes (accounted as in [`EntryMeta::bytes`]).
     fn bytes(&self) -> u64;
+}
+
+impl<T: OpLog + ?Sized> OpLog for Box<T> {
+    fn append(&mut self, entry: LogEntry, at_ms: u64) {
+        (**self).append(entry, at_ms)
+    }
+    fn start(&self) -> u64 {
+        (**self).start()
+    }
+    fn end(&self) -> u64 {
+        (**self).end()
+    }
+    fn meta(&self, pos: u64) -> Option<EntryMeta> {
+        (**self).meta(pos)
+    }
+    fn read(&self, pos: u64) -> Option<LogEntry> {
+        (**self).read(pos)
+    }
+    fn first_after(&self, origin: RegionId, seq: u64) -> Option<u64> {
+        (**self).first_after(origin, seq)
+    }
+    fn floor(&self) -> VersionVector {
+        (**self).floor()
+    }
+    fn raise_floor(&mut self, vv: &VersionVector) {
+        (**self).raise_floor(vv)
+    }
+    fn pop_front(&mut self) -> Option<EntryMeta> {
+        (**self).pop_front()
+    }
+    fn bytes(&self) -> u64 {
+        (**self).bytes()
+    }
 }
 
 /// In-memory [`OpLog`] with a per-origin index.

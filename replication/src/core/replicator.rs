@@ -1270,9 +1270,14 @@ impl<L: OpLog> Replicator<L> {
                 *cursor = first;
                 break;
             }
-            let mut batch = Vec::with_capacity(take.len());
-            for (p, m) in take {
-                batch.push(log.read(p).expect("retained"));
+            let batch: Option<Vec<LogEntry>> = take.iter().map(|&(p, _)| log.read(p)).collect();
+            let Some(batch) = batch else {
+                // The log could not read an entry back (a disk-backed log's I/O error):
+                // this peer cannot be served from the log any more.
+                s.send = SendState::FullPending; // started by the next tick
+                break;
+            };
+            for (_, m) in take {
                 s.known.raise(m.origin, m.last_seq);
                 s.inflight.push_back((m.origin, m.last_seq, m.bytes));
                 s.inflight_bytes += m.bytes;
