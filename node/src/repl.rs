@@ -422,7 +422,9 @@ pub fn start(state: &Arc<ServerState>, cfg: &Config) -> anyhow::Result<Option<Ar
     core_cfg.log_retention_bytes_max = if persist.is_some() {
         cfg.repl_backlog_size.bytes()
     } else {
-        cfg.repl_backlog_size.bytes().min(cfg.repl_backlog_memory.bytes())
+        cfg.repl_backlog_size
+            .bytes()
+            .min(cfg.repl_backlog_memory.bytes())
     };
     core_cfg.log_retention_age_ms = cfg.repl_backlog_max_age_secs.saturating_mul(1000);
     let core = Replicator::new(core_cfg, log, start.clone())

@@ -247,7 +247,9 @@ pub fn recover(
     if expect <= snap_start {
         return Err(corrupt(
             storage,
-            format!("WAL record {expect} is missing (the snapshot starts after record {snap_start})"),
+            format!(
+                "WAL record {expect} is missing (the snapshot starts after record {snap_start})"
+            ),
         ));
     }
     if let Some(h) = storage.get(Cf::Meta, META_HLC)? {

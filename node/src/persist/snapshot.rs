@@ -215,11 +215,7 @@ pub fn take(
         META_WAL_TRIMMED.to_vec(),
         trim_to.to_be_bytes().to_vec(),
     );
-    switch.delete_range(
-        Cf::Wal,
-        wal_key(0).to_vec(),
-        wal_key(trim_to + 1).to_vec(),
-    );
+    switch.delete_range(Cf::Wal, wal_key(0).to_vec(), wal_key(trim_to + 1).to_vec());
     storage.write(switch, true)?;
     shared.trimmed(trim_to, start_bytes);
     Ok(meta)

@@ -379,7 +379,11 @@ fn backlog_reads_old_entries_back_from_the_wal_and_survives_snapshots_and_restar
     assert!(b.bytes > 3000 * 40, "{b:?}");
     // Old entries come back from the WAL byte for byte; new ones from memory.
     for pos in [0u64, 1, 1500, 2999] {
-        assert_eq!(log.read(pos).as_ref(), Some(&entries[pos as usize]), "{pos}");
+        assert_eq!(
+            log.read(pos).as_ref(),
+            Some(&entries[pos as usize]),
+            "{pos}"
+        );
     }
     assert_eq!(log.first_after(1, 2000), Some(2000));
     // A snapshot trims nothing the backlog holds.
@@ -418,7 +422,11 @@ fn backlog_reads_old_entries_back_from_the_wal_and_survives_snapshots_and_restar
     assert_eq!(dump(&st2), before);
     let (_, log2) = p2.replication_start();
     assert_eq!(log2.len(), 2001);
-    assert_eq!(log2.floor().get(1), 1000, "the floor covers the trimmed entries");
+    assert_eq!(
+        log2.floor().get(1),
+        1000,
+        "the floor covers the trimmed entries"
+    );
     assert_eq!(log2.read(log2.start()).as_ref(), Some(&entries[1000]));
     assert_eq!(log2.read(log2.end() - 1).as_ref(), Some(&late));
     close(&p2, &mut st2);
