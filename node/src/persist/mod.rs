@@ -11,15 +11,24 @@
 //! - `data-dir`: the store lives in `<data-dir>/region-<id>.db` (one region per store;
 //!   the store records its region id and refuses another).
 //! - `snapshot-interval-secs` (default 300) and `wal-max-bytes` (default 256mb): a
-//!   snapshot starts when either is exceeded, and trims the WAL up to its start.
+//!   snapshot starts when either is exceeded, and trims the WAL up to its start — but
+//!   never past the oldest entry of the replication backlog ([`oplog`]).
+//! - `repl-backlog-size` (1gb), `repl-backlog-max-age` (6 h), `repl-backlog-memory`
+//!   (256mb): the backlog's retention (on disk, in the WAL) and how much of it stays in
+//!   memory. Full-resync snapshots for peers are streamed from the in-memory dataset in
+//!   bounded chunks (the dataset is fully in memory; RocksDB is its durable copy), not
+//!   read from a RocksDB snapshot.
 //!
 //! # Layout (column families)
 //!
 //! - `wal`: `index` → [`wal::Record`]: every local op, every remote op, every key and
 //!   context of a peer's full-resync snapshot, in application order (a causal order).
+//!   Records before the current snapshot's start are kept while the replication
+//!   backlog holds them (recovery indexes them into the backlog without applying them).
 //! - `snapshot`: `id ++ db ++ key` → `crdt::codec::encode_key` (see [`snapshot`]).
 //! - `meta`: format, region id, replication id, `recovering`, the largest written HLC
-//!   (updated with every batch), the current snapshot.
+//!   (updated with every batch), the current snapshot, the last trimmed WAL index and
+//!   the backlog floor at that trim.
 //!
 //! # Write path
 //!
@@ -45,7 +54,8 @@
 //! `no` counts data handed to the OS as durable (a machine crash, unlike a process
 //! crash, can then lose ops that peers hold). A restart reports `Start::Restored` with the same
 //! replication id and the recovered applied vector, and the op log is rebuilt from the
-//! replayed WAL, so peers and the restarted region both resume with a partial resync.
+//! WAL (including records from before the snapshot that the backlog kept), so peers and
+//! the restarted region both resume with a partial resync.
 //!
 //! # Failures
 //!
