@@ -759,3 +759,114 @@ fn lists_and_hyperloglogs_survive_a_restart() {
     let n: i64 = cmd("RPUSH").arg("l").arg("e").query(&mut con).unwrap();
     assert_eq!(n, 6);
 }
+
+/// Consumer groups are node-local state, persisted as WAL records and in snapshots: a
+/// region restarted after kill -9 has its groups, consumers, PELs and last delivered IDs.
+#[test]
+fn consumer_groups_survive_kill9_from_the_wal_and_from_a_snapshot() {
+    let dir = TempDir::new("groups");
+    let node = start(&dir.0, "always");
+    let mut c = node.redis();
+    let ids: Vec<String> = (0..6)
+        .map(|i| {
+            cmd("XADD")
+                .arg("q")
+                .arg("*")
+                .arg("n")
+                .arg(i)
+                .query(&mut c)
+                .unwrap()
+        })
+        .collect();
+    let read = |c: &mut redis::Connection, consumer: &str, n: usize| -> redis::Value {
+        cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("workers")
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(n)
+            .arg("STREAMS")
+            .arg("q")
+            .arg(">")
+            .query(c)
+            .unwrap()
+    };
+    let _: String = cmd("XGROUP")
+        .arg("CREATE")
+        .arg("q")
+        .arg("workers")
+        .arg("0")
+        .query(&mut c)
+        .unwrap();
+    read(&mut c, "alice", 2);
+    let acked: i64 = cmd("XACK")
+        .arg("q")
+        .arg("workers")
+        .arg(&ids[0])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(acked, 1);
+    let _: String = cmd("SAVE").query(&mut c).unwrap();
+    // After the snapshot: only in the WAL.
+    read(&mut c, "bob", 1);
+    let _: String = cmd("XGROUP")
+        .arg("CREATE")
+        .arg("q")
+        .arg("audit")
+        .arg("$")
+        .query(&mut c)
+        .unwrap();
+    let _: String = cmd("XGROUP")
+        .arg("CREATE")
+        .arg("other")
+        .arg("g")
+        .arg("0")
+        .arg("MKSTREAM")
+        .query(&mut c)
+        .unwrap();
+    let state =
+        |c: &mut redis::Connection| -> (redis::Value, Vec<(String, String, i64)>, redis::Value) {
+            let groups: redis::Value = cmd("XINFO").arg("GROUPS").arg("q").query(c).unwrap();
+            let pending: Vec<(String, String, i64, i64)> = cmd("XPENDING")
+                .arg("q")
+                .arg("workers")
+                .arg("-")
+                .arg("+")
+                .arg(10)
+                .query(c)
+                .unwrap();
+            let other: redis::Value = cmd("XINFO").arg("GROUPS").arg("other").query(c).unwrap();
+            // (id, consumer, deliveries): the idle time moves on.
+            let pending = pending.into_iter().map(|(i, o, _, n)| (i, o, n)).collect();
+            (groups, pending, other)
+        };
+    let before = state(&mut c);
+    assert_eq!(
+        before.1,
+        vec![
+            (ids[1].clone(), "alice".to_string(), 1),
+            (ids[2].clone(), "bob".to_string(), 1)
+        ]
+    );
+    drop(c);
+    node.kill9();
+
+    let node = start(&dir.0, "always");
+    let mut c = node.redis();
+    assert_eq!(state(&mut c), before, "restored from snapshot + WAL");
+    // Delivery goes on where it stopped.
+    let v = read(&mut c, "alice", 1);
+    assert!(format!("{v:?}").contains(&ids[3]), "{v:?}");
+    let after_read = state(&mut c);
+    let _: String = cmd("SAVE").query(&mut c).unwrap();
+    drop(c);
+    node.kill9();
+
+    let node = start(&dir.0, "always");
+    let mut c = node.redis();
+    assert_eq!(
+        state(&mut c),
+        after_read,
+        "restored from the snapshot alone"
+    );
+}

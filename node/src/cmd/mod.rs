@@ -225,6 +225,13 @@ impl std::ops::DerefMut for StoreGuard<'_> {
     }
 }
 
+impl Drop for StoreGuard<'_> {
+    fn drop(&mut self) {
+        // Consumer-group changes are logged when the command lets go of the store.
+        self.flush_groups_log();
+    }
+}
+
 impl<'a> Ctx<'a> {
     /// The region's store, locked for the rest of the command (see the module docs).
     pub fn store(&self) -> StoreGuard<'a> {

@@ -9,7 +9,10 @@
 //! WAL when a peer needs them (a partial resync after a long partition or a restart).
 //!
 //! Retention is the replicator's (`repl-backlog-size`, `repl-backlog-max-age`, and
-//! entries every peer acknowledged as durable). Snapshots trim the WAL only up to the
+//! entries every peer acknowledged as durable). Memory: ~56 bytes per retained entry
+//! (so a full 1gb backlog of ~100-byte ops costs ~560 MB) plus the in-memory ops.
+//! Entries rebuilt at start-up count their age from the restart (the WAL keeps no
+//! append times). Snapshots trim the WAL only up to the
 //! backlog's oldest entry ([`LogKeep::keep_from`]) and persist the backlog's floor, so
 //! a restart rebuilds the backlog from the retained WAL (see [`super::recover`]) and
 //! peers resume with a partial resync however old the last snapshot is.

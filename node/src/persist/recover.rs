@@ -19,7 +19,9 @@ use crdt::{Hlc, VersionVector};
 use replication::core::ENTRY_OVERHEAD_BYTES;
 
 use super::oplog::ColdEntry;
-use super::snapshot::{decode_floor, SnapMeta, META_LOG_FLOOR, META_SNAPSHOT, META_WAL_TRIMMED};
+use super::snapshot::{
+    decode_floor, SnapMeta, GROUPS_TAG, META_LOG_FLOOR, META_SNAPSHOT, META_WAL_TRIMMED,
+};
 use super::storage::{Cf, Storage};
 use super::wal::{wal_key, Record};
 use super::PersistError;
@@ -145,9 +147,31 @@ pub fn recover(
     if let Some(s) = &snapshot {
         let prefix = s.id.to_be_bytes();
         let mut n = 0u64;
+        let mut groups = 0u64;
         storage.scan(Cf::Snap, &prefix, &mut |k, v| {
             if k.len() < 9 || k[..8] != prefix {
                 return Ok(false);
+            }
+            if k[8] == GROUPS_TAG {
+                // Consumer groups of one stream: `GROUPS_TAG ++ db ++ key`.
+                let (db, key) = k[9..].split_first().ok_or_else(|| {
+                    corrupt(
+                        storage,
+                        format!("snapshot {} groups entry without a key", s.id),
+                    )
+                })?;
+                store.groups_mut().restore(*db, key, v).map_err(|e| {
+                    corrupt(
+                        storage,
+                        format!(
+                            "snapshot {} groups of {:?}: {e}",
+                            s.id,
+                            String::from_utf8_lossy(key)
+                        ),
+                    )
+                })?;
+                groups += 1;
+                return Ok(true);
             }
             let state = crdt::codec::decode_key(v).map_err(|e| {
                 corrupt(
@@ -163,10 +187,13 @@ pub fn recover(
             n += 1;
             Ok(true)
         })?;
-        if n != s.keys {
+        if n != s.keys || groups != s.groups {
             return Err(corrupt(
                 storage,
-                format!("snapshot {} holds {n} keys, its meta says {}", s.id, s.keys),
+                format!(
+                    "snapshot {} holds {n} keys and {groups} streams' consumer groups, its meta says {} and {}",
+                    s.id, s.keys, s.groups
+                ),
             ));
         }
         store.merge_snapshot_ctx(&s.ctx);
@@ -234,6 +261,14 @@ pub fn recover(
                 }
                 log_floor.join(ctx.vv());
                 merge_ctx = None;
+            }
+            Record::Groups { db, key, state } => {
+                if replay {
+                    store
+                        .groups_mut()
+                        .restore(db, &key, &state)
+                        .map_err(|e| corrupt(storage, format!("WAL record {index}: {e}")))?;
+                }
             }
         }
         if replay {

@@ -81,6 +81,8 @@ pub struct SnapMeta {
     pub hlc: u64,
     /// Keys written.
     pub keys: u64,
+    /// Streams whose consumer groups were written (entries tagged [`GROUPS_TAG`]).
+    pub groups: u64,
     /// Encoded key bytes written.
     pub bytes: u64,
     /// When it completed (Unix ms).
@@ -89,22 +91,53 @@ pub struct SnapMeta {
     pub duration_ms: u64,
 }
 
+/// Format 1 of [`SnapMeta`] (before consumer groups were persisted).
+#[derive(Deserialize)]
+struct SnapMetaV1 {
+    id: u64,
+    start_index: u64,
+    ctx: CausalContext,
+    hlc: u64,
+    keys: u64,
+    bytes: u64,
+    time_ms: u64,
+    duration_ms: u64,
+}
+
 impl SnapMeta {
-    /// Encodes for the meta column family.
+    /// Encodes for the meta column family (format 2).
     pub fn encode(&self) -> Vec<u8> {
-        let out = vec![1u8];
+        let out = vec![2u8];
         postcard::to_extend(self, out).expect("encoding to a Vec cannot fail")
     }
 
-    /// Decodes the meta value.
+    /// Decodes the meta value (formats 1 and 2).
     pub fn decode(b: &[u8]) -> Result<SnapMeta, String> {
         match b.first() {
-            Some(1) => postcard::from_bytes(&b[1..]).map_err(|e| e.to_string()),
+            Some(2) => postcard::from_bytes(&b[1..]).map_err(|e| e.to_string()),
+            Some(1) => {
+                let v: SnapMetaV1 = postcard::from_bytes(&b[1..]).map_err(|e| e.to_string())?;
+                Ok(SnapMeta {
+                    id: v.id,
+                    start_index: v.start_index,
+                    ctx: v.ctx,
+                    hlc: v.hlc,
+                    keys: v.keys,
+                    groups: 0,
+                    bytes: v.bytes,
+                    time_ms: v.time_ms,
+                    duration_ms: v.duration_ms,
+                })
+            }
             Some(v) => Err(format!("unknown snapshot meta format {v}")),
             None => Err("empty snapshot meta".into()),
         }
     }
 }
+
+/// The "database" byte of snapshot entries that hold one stream's consumer groups
+/// (`id ++ GROUPS_TAG ++ db ++ key` → `Groups::encode`); sorts after every database.
+pub const GROUPS_TAG: u8 = 0xff;
 
 /// The `snapshot` column family key of `(id, db, key)`.
 pub fn snap_key(id: u64, db: u8, key: &[u8]) -> Vec<u8> {
@@ -166,6 +199,28 @@ pub fn take(
             }
         }
     }
+    // Consumer groups (node-local state) of every stream, one chunk at a time.
+    let mut groups = 0u64;
+    let streams: Vec<(u8, crdt::Bytes)> = store.lock().groups().keys();
+    for chunk in streams.chunks(CHUNK_KEYS) {
+        let mut batch = Batch::default();
+        {
+            let st = store.lock();
+            for (db, key) in chunk {
+                if st.groups().of(*db, key).is_some() {
+                    let mut k = snap_key(id, GROUPS_TAG, &[*db]);
+                    k.extend_from_slice(key);
+                    let v = st.groups().encode(*db, key);
+                    bytes += v.len() as u64;
+                    batch.put(Cf::Snap, k, v);
+                    groups += 1;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            storage.write(batch, false)?;
+        }
+    }
     // Every op whose effects the chunks may hold must be in the WAL first.
     let end_index = shared.appended.load(ORD);
     let waited = Instant::now();
@@ -186,6 +241,7 @@ pub fn take(
         ctx,
         hlc,
         keys,
+        groups,
         bytes,
         time_ms: wall_ms(),
         duration_ms: t0.elapsed().as_millis() as u64,

@@ -57,6 +57,18 @@ pub enum Record {
     },
     /// End of a peer's full-resync snapshot: its context joined.
     MergeCtx(CausalContext),
+    /// The whole consumer-group state of one stream (node-local; replaces what
+    /// recovery had for it).
+    Groups {
+        /// Database.
+        db: u8,
+        /// Stream key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        /// `Groups::encode`.
+        #[serde(with = "serde_bytes")]
+        state: Vec<u8>,
+    },
 }
 
 impl Record {
@@ -200,6 +212,14 @@ impl ApplyLog for WalHook {
                 self.merge_ctx = None;
                 self.push(&Record::MergeCtx(ctx.clone()), None);
             }
+            Applied::Groups { db, key, state } => {
+                let rec = Record::Groups {
+                    db,
+                    key: key.to_vec(),
+                    state: state.to_vec(),
+                };
+                self.push(&rec, None);
+            }
         }
     }
 }
@@ -224,6 +244,11 @@ mod tests {
                 state: vec![9; 10],
             },
             Record::MergeCtx(CausalContext::new()),
+            Record::Groups {
+                db: 1,
+                key: b"s".to_vec(),
+                state: vec![1, 0],
+            },
         ];
         for r in &recs {
             assert_eq!(&Record::decode(&r.encode()).unwrap(), r);

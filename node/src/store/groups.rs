@@ -11,11 +11,19 @@
 //! delete replicated from another region) its groups are dropped (see
 //! `Store::apply_key_tracked`); a read of an expired key drops them too.
 //!
-//! Groups are not persisted: after a restart a region's streams are recovered but its
-//! consumer groups are gone (XGROUP CREATE again). Bounds: at most [`MAX_GROUPS`] groups
-//! per stream and [`MAX_CONSUMERS`] consumers per group.
+//! Persistence: every command that changes a stream's groups marks the stream dirty
+//! (`of_mut`); when the command releases the store, the store logs the stream's whole
+//! group state as one WAL record ([`Groups::take_dirty`], [`Groups::encode`]), and
+//! snapshots copy every stream's groups. Recovery restores them ([`Groups::restore`]),
+//! so after a restart a region has its groups, last delivered IDs, consumers and PELs as
+//! of the last acknowledged command. The cost is one record of the stream's whole group
+//! state per changing command (small for job queues, whose PELs hold the jobs in flight).
+//! Bounds: at most [`MAX_GROUPS`] groups per stream and [`MAX_CONSUMERS`] consumers per
+//! group.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
 
 use crdt::stream::StreamId;
 
@@ -25,7 +33,7 @@ pub const MAX_GROUPS: usize = 1024;
 pub const MAX_CONSUMERS: usize = 10_000;
 
 /// One pending (delivered, not acknowledged) entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
     /// Owning consumer.
     pub consumer: crdt::Bytes,
@@ -36,7 +44,7 @@ pub struct Pending {
 }
 
 /// One consumer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Consumer {
     /// Last time it was seen (any interaction), Unix ms.
     pub seen_ms: u64,
@@ -47,7 +55,7 @@ pub struct Consumer {
 }
 
 /// One consumer group.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Group {
     /// Last delivered ID.
     pub last_id: StreamId,
@@ -123,7 +131,12 @@ impl Group {
 #[derive(Debug, Default)]
 pub struct Groups {
     by_key: HashMap<(u8, crdt::Bytes), BTreeMap<crdt::Bytes, Group>>,
+    /// Streams whose groups changed since the last [`Groups::take_dirty`].
+    dirty: HashSet<(u8, crdt::Bytes)>,
 }
+
+/// Format byte of [`Groups::encode`].
+const GROUPS_FORMAT: u8 = 1;
 
 impl Groups {
     /// Whether no stream has a group (the write path's cheap check).
@@ -136,9 +149,13 @@ impl Groups {
         self.by_key.get(&(db, key.into()))
     }
 
-    /// The groups of a stream, for changes (created empty).
+    /// The groups of a stream, for changes (created empty). Marks the stream dirty.
     pub fn of_mut(&mut self, db: u8, key: &[u8]) -> &mut BTreeMap<crdt::Bytes, Group> {
-        self.by_key.entry((db, key.into())).or_default()
+        let k: (u8, crdt::Bytes) = (db, key.into());
+        if !self.dirty.contains(&k) {
+            self.dirty.insert(k.clone());
+        }
+        self.by_key.entry(k).or_default()
     }
 
     /// Drops the entry of a stream left without groups.
@@ -149,6 +166,43 @@ impl Groups {
         }
     }
 
+    /// Whether a command changed some stream's groups.
+    pub fn has_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    /// The streams whose groups changed, forgetting them.
+    pub fn take_dirty(&mut self) -> Vec<(u8, crdt::Bytes)> {
+        self.dirty.drain().collect()
+    }
+
+    /// The whole group state of a stream (no groups: an empty map), versioned.
+    pub fn encode(&self, db: u8, key: &[u8]) -> Vec<u8> {
+        let empty = BTreeMap::new();
+        let g = self.by_key.get(&(db, key.into())).unwrap_or(&empty);
+        postcard::to_extend(g, vec![GROUPS_FORMAT]).expect("encoding to a Vec cannot fail")
+    }
+
+    /// Replaces a stream's groups with an [`Groups::encode`]d state (recovery).
+    pub fn restore(&mut self, db: u8, key: &[u8], state: &[u8]) -> Result<(), String> {
+        let g: BTreeMap<crdt::Bytes, Group> = match state.first() {
+            Some(&GROUPS_FORMAT) => postcard::from_bytes(&state[1..]).map_err(|e| e.to_string())?,
+            Some(v) => return Err(format!("unknown consumer group format {v}")),
+            None => return Err("empty consumer group state".into()),
+        };
+        if g.is_empty() {
+            self.by_key.remove(&(db, key.into()));
+        } else {
+            self.by_key.insert((db, key.into()), g);
+        }
+        Ok(())
+    }
+
+    /// Every stream with groups: `(db, key)`.
+    pub fn keys(&self) -> Vec<(u8, crdt::Bytes)> {
+        self.by_key.keys().cloned().collect()
+    }
+
     /// Drops every group of a stream.
     pub fn drop_key(&mut self, db: u8, key: &[u8]) {
         self.by_key.remove(&(db, key.into()));
@@ -157,5 +211,34 @@ impl Groups {
     /// Number of streams with groups.
     pub fn streams(&self) -> usize {
         self.by_key.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_restore_round_trip_and_dirty_tracking() {
+        let mut gs = Groups::default();
+        let g = gs.of_mut(2, b"s").entry(b"g1"[..].into()).or_default();
+        g.last_id = StreamId::new(5, 1);
+        g.consumer(b"alice", 10).unwrap();
+        g.deliver(StreamId::new(5, 1), b"alice", 11, true);
+        assert!(gs.has_dirty());
+        assert_eq!(gs.take_dirty(), vec![(2, b"s"[..].into())]);
+        assert!(!gs.has_dirty());
+        let enc = gs.encode(2, b"s");
+        let mut back = Groups::default();
+        back.restore(2, b"s", &enc).unwrap();
+        assert_eq!(back.of(2, b"s"), gs.of(2, b"s"));
+        assert!(!back.has_dirty(), "a restore is not a change to log");
+        // An empty state removes the stream's groups.
+        back.restore(2, b"s", &Groups::default().encode(2, b"s"))
+            .unwrap();
+        assert!(back.of(2, b"s").is_none());
+        assert!(back.restore(2, b"s", &[9, 0]).is_err());
+        assert!(back.restore(2, b"s", &[]).is_err());
+        assert!(back.restore(2, b"s", &[GROUPS_FORMAT, 0xff]).is_err());
     }
 }

@@ -72,6 +72,16 @@ pub enum Applied<'a> {
     },
     /// The end of a full-resync snapshot: its context joined into the region's.
     MergeCtx(&'a crdt::CausalContext),
+    /// The whole consumer-group state of one stream after a command changed it
+    /// (node-local, never replicated; see [`groups`]).
+    Groups {
+        /// Database.
+        db: u8,
+        /// Stream key.
+        key: &'a [u8],
+        /// `Groups::encode`.
+        state: &'a [u8],
+    },
 }
 
 /// Receives every [`Applied`] change under the store lock (the write-ahead log).
@@ -477,6 +487,25 @@ impl Store {
     /// Stream consumer groups, for changes.
     pub fn groups_mut(&mut self) -> &mut groups::Groups {
         &mut self.groups
+    }
+
+    /// Logs the group state of every stream whose groups the last command changed (called
+    /// when a command releases the store). Without a log it only forgets them.
+    pub fn flush_groups_log(&mut self) {
+        if !self.groups.has_dirty() {
+            return;
+        }
+        let dirty = self.groups.take_dirty();
+        if let Some(log) = &mut self.log {
+            for (db, key) in dirty {
+                let state = self.groups.encode(db, &key);
+                log.record(Applied::Groups {
+                    db,
+                    key: &key,
+                    state: &state,
+                });
+            }
+        }
     }
 
     /// Drops the consumer groups of `key` unless it is a visible stream.
