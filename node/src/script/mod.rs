@@ -41,6 +41,7 @@ pub mod cjson;
 pub mod convert;
 pub mod engine;
 pub mod run;
+pub mod structlib;
 
 use std::{
     sync::{

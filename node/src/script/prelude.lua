@@ -119,6 +119,10 @@ cjson.decode = function(s)
 end
 G.cjson = readonly(cjson)
 
+local struct = {}
+for k, f in pairs(rt.struct) do struct[k] = f end
+G.struct = readonly(struct)
+
 local bit = {}
 for k, f in pairs(rt.bit) do bit[k] = f end
 G.bit = readonly(bit)
