@@ -2,6 +2,11 @@
 """Replication benchmarks for Meridian (issue 4): prints Markdown tables.
 
 Usage:  bench/replication.py [--meridian PATH] [--quick] [--only 1,2,3,4] [--reps R]
+                             [--server-args "ARGS"]
+
+`--server-args` adds arguments to every region's command line, e.g. benchmark 4 with
+the disk-backed backlog: `--server-args "--appendonly yes --repl-backlog-memory 1mb"`
+(the partition's writes then leave memory and the catch-up reads them from the WAL).
 
 Builds nothing: run `cargo build --release -p meridian-node` first (default binary
 `target/release/meridian`). Every region runs on 127.0.0.1 with free ports, its own data
@@ -51,6 +56,7 @@ import bisect
 import multiprocessing as mp
 import os
 import random
+import shlex
 import signal
 import socket
 import statistics
@@ -202,6 +208,9 @@ def vv(s):
 
 # --------------------------------------------------------------------------- clusters
 
+SERVER_ARGS = []
+
+
 class Cluster:
     """N regions in full mesh on loopback (N = 1: a plain server with no peers)."""
 
@@ -229,6 +238,7 @@ class Cluster:
             argv += ["--repl-port", str(self.repl_ports[i]), "--repl-bind", "127.0.0.1",
                      "--repl-tls-dir", os.path.join(self.dir, "tls"), "--repl-dev-certs", "yes",
                      "--peers", peers]
+        argv += SERVER_ARGS
         log = open(os.path.join(self.dir, f"region-{i}.log"), "wb")
         env = {**os.environ, "MERIDIAN_WORKER_THREADS": "1", "MERIDIAN_LOG": "warn"}
         p = subprocess.Popen(pin(cpus) + argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
@@ -759,7 +769,9 @@ def main():
                     help="benchmark 1: run the two peer regions at normal priority (default) or SCHED_IDLE "
                          "(they then only use CPU 1 when the load generator and everything else on the "
                          "machine leave it idle; on a shared machine they can starve)")
+    ap.add_argument("--server-args", default="", help="extra arguments for every region (shell words)")
     args = ap.parse_args()
+    SERVER_ARGS.extend(shlex.split(args.server_args))
     exe = os.path.abspath(args.meridian)
     if not os.access(exe, os.X_OK):
         sys.exit(f"{exe} not found: cargo build --release -p meridian-node")
@@ -771,7 +783,7 @@ def main():
                            text=True).stdout.strip()
     print(f"## Replication benchmarks ({'quick' if args.quick else 'full'})\n")
     print(f"date {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {NCPU} CPUs, working directory at git {rev}{' (dirty tree)' if dirty else ''}, "
-          f"binary {exe}, reps {reps}")
+          f"binary {exe}, reps {reps}, server args {SERVER_ARGS or 'none'}")
     tmp = tempfile.mkdtemp(prefix="meridian-repl-bench-")
     t0 = time.time()
     try:

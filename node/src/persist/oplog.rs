@@ -42,6 +42,10 @@ use super::{Shared, ORD};
 pub const NOTES_MAX: usize = 1 << 20;
 /// How far past the oldest note an append looks for its own.
 const MATCH_WINDOW: usize = 1024;
+/// Entries one read-ahead scan of the WAL fetches at most (peers read in log order).
+const READAHEAD_ENTRIES: usize = 512;
+/// Op bytes one read-ahead scan fetches at most.
+const READAHEAD_BYTES: usize = 1 << 20;
 
 /// Backlog state shared with the WAL hook, snapshots and `INFO` (one small mutex).
 #[derive(Debug, Default)]
@@ -178,6 +182,8 @@ pub struct DiskLog {
     keep: Arc<parking_lot::Mutex<LogKeep>>,
     storage: Arc<dyn Storage>,
     shared: Arc<Shared>,
+    /// Entries read ahead from the WAL: `(position, entry)`, in position order.
+    readahead: parking_lot::Mutex<VecDeque<(u64, LogEntry)>>,
 }
 
 impl std::fmt::Debug for DiskLog {
@@ -214,6 +220,7 @@ impl DiskLog {
             keep,
             storage,
             shared,
+            readahead: parking_lot::Mutex::new(VecDeque::new()),
         };
         for c in cold {
             let pos = log.start + log.slots.len() as u64;
@@ -279,34 +286,80 @@ impl DiskLog {
         self.slots.get(i)
     }
 
-    fn read_cold(&self, slot: &Slot) -> Option<LogEntry> {
+    /// The cold entry at `pos`: from the read-ahead buffer, else one scan of the WAL
+    /// from its record that also fetches the following entries (a peer catching up
+    /// reads in log order: one sequential scan instead of a point read per entry).
+    fn read_cold(&self, pos: u64, slot: &Slot) -> Option<LogEntry> {
         if slot.wal == 0 {
             return None;
         }
-        let v = match self.storage.get(Cf::Wal, &wal_key(slot.wal)) {
-            Ok(Some(v)) => v,
-            Ok(None) => {
-                warn!(
-                    index = slot.wal,
-                    "backlog: WAL record is gone; the peer gets a full resync"
-                );
-                return None;
-            }
-            Err(e) => {
-                warn!(error = %e, "backlog: cannot read the WAL; the peer gets a full resync");
-                return None;
-            }
-        };
-        match Record::decode(&v).ok().and_then(Record::into_log_entry) {
-            Some(e) if e.origin == slot.origin && e.last_seq == slot.last_seq => Some(e),
-            _ => {
-                warn!(
-                    index = slot.wal,
-                    "backlog: WAL record does not hold the expected op; the peer gets a full resync"
-                );
-                None
-            }
+        let mut ra = self.readahead.lock();
+        while ra.front().is_some_and(|(p, _)| *p < pos) {
+            ra.pop_front();
         }
+        if ra.front().map_or(true, |(p, _)| *p != pos) {
+            ra.clear();
+            self.fill(pos, &mut ra)?;
+        }
+        match ra.pop_front() {
+            Some((p, e)) if p == pos => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Scans the WAL from `pos`'s record, collecting cold entries `pos, pos + 1, ...`.
+    fn fill(&self, pos: u64, ra: &mut VecDeque<(u64, LogEntry)>) -> Option<()> {
+        let hot_start = self.hot_start();
+        let first = self.slot(pos)?.wal;
+        let mut next = pos;
+        let mut bytes = 0usize;
+        let mut bad: Option<String> = None;
+        let r = self.storage.scan(Cf::Wal, &wal_key(first), &mut |k, v| {
+            if next >= hot_start || ra.len() >= READAHEAD_ENTRIES || bytes >= READAHEAD_BYTES {
+                return Ok(false);
+            }
+            let Some(slot) = self.slot(next) else {
+                return Ok(false);
+            };
+            if slot.wal == 0 {
+                return Ok(false); // an entry without a record: stop here
+            }
+            let Ok(k): Result<[u8; 8], _> = k.try_into() else {
+                return Ok(false);
+            };
+            let index = u64::from_be_bytes(k);
+            if index < slot.wal {
+                return Ok(true); // a record that is not a backlog entry
+            }
+            if index > slot.wal {
+                bad = Some(format!("WAL record {} is gone", slot.wal));
+                return Ok(false);
+            }
+            match Record::decode(v).ok().and_then(Record::into_log_entry) {
+                Some(e) if e.origin == slot.origin && e.last_seq == slot.last_seq => {
+                    bytes += e.op.len();
+                    ra.push_back((next, e));
+                    next += 1;
+                    Ok(true)
+                }
+                _ => {
+                    bad = Some(format!("WAL record {index} does not hold the expected op"));
+                    Ok(false)
+                }
+            }
+        });
+        if let Err(e) = r {
+            warn!(error = %e, "backlog: cannot read the WAL; the peer gets a full resync");
+            return None;
+        }
+        if ra.is_empty() {
+            warn!(
+                problem = bad.as_deref().unwrap_or("nothing read"),
+                "backlog: cannot read an entry back; the peer gets a full resync"
+            );
+            return None;
+        }
+        Some(())
     }
 }
 
@@ -387,7 +440,7 @@ impl OpLog for DiskLog {
                 op: op.clone(),
             });
         }
-        self.read_cold(slot)
+        self.read_cold(pos, slot)
     }
 
     fn first_after(&self, origin: RegionId, seq: u64) -> Option<u64> {
