@@ -104,6 +104,9 @@ impl RunConfig {
         if !self.extra_args.is_empty() {
             s += &format!(" --server-args '{}'", self.extra_args.join(" "));
         }
+        if self.durable_acks {
+            s += " --durable-acks";
+        }
         s
     }
 }
