@@ -19,6 +19,7 @@ use serde_json::Value as Json;
 use crate::dump::Dump;
 use crate::history::{Op, Outcome};
 use crate::lag::LagSample;
+use crate::workload::stream_entries;
 
 /// One anomaly.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -825,6 +826,641 @@ pub fn zset(inp: &Input<'_>, res: &mut Results) {
     }
 }
 
+/// `p<process>-<seq>` → (process, seq).
+fn producer_seq(e: &str) -> Option<(u64, u64)> {
+    let (p, s) = e.strip_prefix('p')?.split_once('-')?;
+    Some((p.parse().ok()?, s.parse().ok()?))
+}
+
+fn strings(v: &Json) -> Vec<String> {
+    match v {
+        Json::Array(a) => a.iter().filter_map(as_str).collect(),
+        Json::Null => Vec::new(),
+        v => as_str(v).into_iter().collect(),
+    }
+}
+
+/// Whether a list key is the LMOVE destination (`…:dst`).
+fn is_dst(key: &str) -> bool {
+    key.ends_with(":dst")
+}
+
+/// List (job queue) workload.
+///
+/// - no phantom: every element a read, a pop or a final state holds was pushed (by a push
+///   that did not fail, invoked before the read completed) onto that key, or moved there
+///   by LMOVE;
+/// - no loss: every acknowledged push is returned by an ok pop, or is in the final list of
+///   every region; an indeterminate pop on the key after the push excuses a missing
+///   element (counted), a push at risk of a crash too (counted, as for sets);
+/// - no resurrection: an element an ok pop took (not at risk) is absent from the final
+///   lists;
+/// - no duplicate within a region: one region's ok pops return an element at most once
+///   per insertion (pops in two regions may both return it: counted, not reported);
+///   one read holds an element at most once per insertion;
+/// - per-producer order: elements one client RPUSHed onto a key read in push order
+///   (LPUSH: reverse order), in every read and final list.
+pub fn list(inp: &Input<'_>, res: &mut Results) {
+    const C: &str = "list";
+    let ops: Vec<&Op> = inp.ops.iter().filter(|o| o.workload == C).collect();
+    // element → push op
+    let mut pushed: HashMap<String, &Op> = HashMap::new();
+    for o in ops.iter().filter(|o| o.f == "rpush" || o.f == "lpush") {
+        for e in strings(&o.value) {
+            pushed.insert(e, o);
+        }
+    }
+    let dst_of = |o: &Op| as_str(&o.value).unwrap_or_default();
+    // (key, element) → ok pops (LMOVE included, as a pop of its source)
+    let mut pops: BTreeMap<(String, String), Vec<&Op>> = BTreeMap::new();
+    // (dst key, element) → ok LMOVEs that moved it there
+    let mut moved_in: HashMap<(String, String), Vec<&Op>> = HashMap::new();
+    // key → indeterminate pops (and LMOVEs)
+    let mut info_pops: HashMap<String, Vec<&Op>> = HashMap::new();
+    let mut info_moves_into: HashMap<String, usize> = HashMap::new();
+    for o in ops
+        .iter()
+        .filter(|o| matches!(o.f, "lpop" | "rpop" | "lmove"))
+    {
+        match o.outcome {
+            Outcome::Ok => {
+                for e in strings(&o.result) {
+                    pops.entry((o.key.clone(), e.clone())).or_default().push(o);
+                    if o.f == "lmove" {
+                        moved_in.entry((dst_of(o), e)).or_default().push(o);
+                    }
+                }
+            }
+            Outcome::Info => {
+                info_pops.entry(o.key.clone()).or_default().push(o);
+                if o.f == "lmove" {
+                    *info_moves_into.entry(dst_of(o)).or_default() += 1;
+                }
+            }
+            Outcome::Fail => {}
+        }
+    }
+    // How many times `e` may be in `key` at once (each insertion is a separate copy).
+    let insertions = |key: &str, e: &str| -> usize {
+        let direct = pushed.get(e).is_some_and(|p| p.key == key) as usize;
+        let moved = moved_in
+            .get(&(key.to_string(), e.to_string()))
+            .map_or(0, Vec::len);
+        direct + moved + info_moves_into.get(key).copied().unwrap_or(0)
+    };
+    // Checks one list content (a read, or a region's final list).
+    let check_content = |key: &str,
+                         elems: &[String],
+                         read: Option<&Op>,
+                         region: u8,
+                         res: &mut Results| {
+        let what = match read {
+            Some(r) => format!("region {region} read (op {})", r.index),
+            None => format!("region {region} final list"),
+        };
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        // (producer) → last seq seen of an element it pushed onto this key
+        let mut last: HashMap<u64, (u64, &str)> = HashMap::new();
+        for e in elems {
+            let n = count.entry(e.as_str()).or_default();
+            *n += 1;
+            // A second copy is reported as duplicated, not as out of order.
+            let first = *n == 1;
+            let Some(push) = pushed.get(e) else {
+                res.anomaly(
+                    C,
+                    "phantom",
+                    format!("{key}: {what} holds {e}, never pushed"),
+                );
+                continue;
+            };
+            if push.outcome == Outcome::Fail {
+                res.anomaly(
+                    C,
+                    "phantom",
+                    format!(
+                        "{key}: {what} holds {e} whose push failed (op {})",
+                        push.index
+                    ),
+                );
+            } else if read.is_some_and(|r| push.invoke_ms > r.complete_ms) {
+                res.anomaly(
+                    C,
+                    "phantom",
+                    format!(
+                        "{key}: {what} holds {e} before its push (op {})",
+                        push.index
+                    ),
+                );
+            }
+            if push.key != key && is_dst(key) && insertions(key, e) == 0 {
+                res.anomaly(
+                    C,
+                    "phantom",
+                    format!("{key}: {what} holds {e}, never moved there"),
+                );
+            }
+            if push.key != key && !is_dst(key) {
+                res.anomaly(
+                    C,
+                    "phantom",
+                    format!(
+                        "{key}: {what} holds {e}, pushed onto {} (op {})",
+                        push.key, push.index
+                    ),
+                );
+            }
+            if *n == insertions(key, e) + 1 {
+                res.anomaly(
+                    C,
+                    "duplicated",
+                    format!(
+                        "{key}: {what} holds {e} {n} times, inserted {} times",
+                        *n - 1
+                    ),
+                );
+            }
+            if push.key != key || !first {
+                continue;
+            }
+            let Some((p, seq)) = producer_seq(e) else {
+                continue;
+            };
+            if let Some(&(prev, prev_e)) = last.get(&p) {
+                let in_order = if push.f == "lpush" {
+                    seq < prev
+                } else {
+                    seq > prev
+                };
+                if !in_order {
+                    res.anomaly(
+                            C,
+                            "order",
+                            format!("{key}: {what} holds {prev_e} before {e}, but producer p{p} {} them in the other order", if push.f == "lpush" { "LPUSHed" } else { "RPUSHed" }),
+                        );
+                }
+            }
+            last.insert(p, (seq, e));
+        }
+    };
+    let mut reads = 0usize;
+    for r in ops.iter().filter(|o| o.f == "read" && o.ok()) {
+        reads += 1;
+        check_content(&r.key, &strings(&r.result), Some(r), r.region, res);
+    }
+    let final_list = |region: &u8, key: &str| -> Vec<String> {
+        inp.finals
+            .get(region)
+            .and_then(|d| d.get(key))
+            .map(|k| strings(&k.value))
+            .unwrap_or_default()
+    };
+    let list_keys: BTreeSet<&str> = ops.iter().map(|o| o.key.as_str()).collect();
+    for (region, d) in inp.finals {
+        for key in &list_keys {
+            if let Some(k) = d.get(*key) {
+                if k.kind != "list" {
+                    res.anomaly(
+                        C,
+                        "wrong-type",
+                        format!("{key}: region {region} holds a {}", k.kind),
+                    );
+                    continue;
+                }
+            }
+            check_content(key, &final_list(region, key), None, *region, res);
+        }
+    }
+    // Pops: phantoms, duplicates within a region, pops in several regions.
+    let (mut popped, mut popped_in_two_regions) = (0usize, 0usize);
+    for ((key, e), ps) in &pops {
+        popped += 1;
+        match pushed.get(e) {
+            None => res.anomaly(
+                C,
+                "phantom",
+                format!("{key}: op {} popped {e}, never pushed", ps[0].index),
+            ),
+            Some(p) if p.outcome == Outcome::Fail => res.anomaly(
+                C,
+                "phantom",
+                format!(
+                    "{key}: op {} popped {e} whose push failed (op {})",
+                    ps[0].index, p.index
+                ),
+            ),
+            Some(p)
+                if p.invoke_ms
+                    > ps.iter()
+                        .map(|o| o.complete_ms)
+                        .fold(f64::INFINITY, f64::min) =>
+            {
+                res.anomaly(
+                    C,
+                    "phantom",
+                    format!("{key}: {e} popped before its push (op {})", p.index),
+                )
+            }
+            _ => {}
+        }
+        let allowed = insertions(key, e).max(1);
+        let mut by_region: BTreeMap<u8, Vec<&Op>> = BTreeMap::new();
+        for o in ps {
+            by_region.entry(o.region).or_default().push(o);
+        }
+        for (region, rps) in &by_region {
+            if rps.len() > allowed && !rps.iter().any(|o| inp.at_risk(o)) {
+                res.anomaly(
+                    C,
+                    "duplicated",
+                    format!(
+                        "{key}: {e} returned by {} ok pops in region {region} (ops {:?}), inserted {allowed} times",
+                        rps.len(),
+                        rps.iter().map(|o| o.index).collect::<Vec<_>>()
+                    ),
+                );
+            }
+        }
+        if by_region.len() > 1 && ps.len() > allowed {
+            popped_in_two_regions += 1;
+        }
+    }
+    // Loss and resurrection of pushed elements (on the key pushed onto; moved elements
+    // on the destination).
+    let (mut lost_on_crash, mut maybe_taken, mut elements) = (0usize, 0usize, 0usize);
+    let mut check_kept = |key: &str, e: &str, by: &Op, res: &mut Results| {
+        let taken = pops.get(&(key.to_string(), e.to_string()));
+        if taken.is_some() {
+            return;
+        }
+        let info_after = info_pops
+            .get(key)
+            .is_some_and(|v| v.iter().any(|o| o.complete_ms > by.invoke_ms));
+        for region in inp.finals.keys() {
+            if final_list(region, key).iter().any(|x| x == e) {
+                continue;
+            }
+            if info_after {
+                maybe_taken += 1;
+            } else if inp.at_risk(by) {
+                lost_on_crash += 1;
+            } else {
+                res.anomaly(
+                    C,
+                    "lost",
+                    format!("{key}: {e} acknowledged by region {} at {:.0} ms (op {}) was never popped and is missing in region {region}", by.region, by.complete_ms, by.index),
+                );
+            }
+        }
+    };
+    for (e, p) in &pushed {
+        elements += 1;
+        if p.ok() {
+            check_kept(&p.key, e, p, res);
+        }
+        if let Some(ps) = pops.get(&(p.key.clone(), e.clone())) {
+            // Taken from its key: it must not be there at the end.
+            if let Some(o) = ps.iter().find(|o| !inp.at_risk(o)) {
+                for region in inp.finals.keys() {
+                    if final_list(region, &p.key).iter().any(|x| x == e) {
+                        res.anomaly(C, "resurrected", format!("{}: {e} present in region {region} after an ok pop (op {}, region {})", p.key, o.index, o.region));
+                    }
+                }
+            }
+        }
+    }
+    for ((dst, e), ms) in &moved_in {
+        if let Some(m) = ms.iter().find(|m| !inp.at_risk(m)) {
+            check_kept(dst, e, m, res);
+        }
+    }
+    res.stat(C, "elements pushed", elements);
+    res.stat(C, "elements popped", popped);
+    res.stat(C, "reads", reads);
+    res.stat(
+        C,
+        "elements popped in two regions (at-least-once, allowed)",
+        popped_in_two_regions,
+    );
+    res.stat(
+        C,
+        "lost on crash (acked, unreplicated, region killed)",
+        lost_on_crash,
+    );
+    res.stat(
+        C,
+        "missing, maybe taken by an indeterminate pop",
+        maybe_taken,
+    );
+}
+
+/// `ms-seq` → (ms, seq).
+fn stream_id(s: &str) -> Option<(u64, u64)> {
+    let (a, b) = s.split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// Stream workload.
+///
+/// - IDs never collide: two acknowledged XADDs never get the same ID (unless the first is
+///   at risk of a crash);
+/// - every XRANGE result and final stream is strictly increasing by ID; the IDs one
+///   client got on one key increase (unless its region restarted in between);
+/// - no phantom: every entry read (XRANGE, XREADGROUP, final) carries the fields of an
+///   XADD that did not fail, invoked before the read completed, and the ID that XADD
+///   returned; no entry appears twice;
+/// - no loss: every acknowledged XADD not deleted is in the final stream of every region
+///   (crash-risk exemption as for sets); an entry deleted by an ok XDEL is in none;
+/// - consumer groups (per region): delivered entries are real entries; after the heal,
+///   every entry of a region's final stream was delivered by its group (during the run
+///   or by the final drain) or is pending. A missing entry that the region added itself
+///   is an anomaly; one from another region is counted (it arrived with an ID below the
+///   group's last-delivered ID, which `>` never reads again: see RESULTS.md).
+pub fn stream(inp: &Input<'_>, res: &mut Results) {
+    const C: &str = "stream";
+    let ops: Vec<&Op> = inp.ops.iter().filter(|o| o.workload == C).collect();
+    // fields → XADD
+    let mut adds: HashMap<Vec<String>, &Op> = HashMap::new();
+    let mut by_id: HashMap<(String, String), &Op> = HashMap::new();
+    let mut per_client: BTreeMap<(usize, String), Vec<&Op>> = BTreeMap::new();
+    for o in ops.iter().filter(|o| o.f == "xadd") {
+        adds.insert(strings(&o.value), o);
+        if !o.ok() {
+            continue;
+        }
+        let Some(id) = as_str(&o.result) else {
+            res.anomaly(
+                C,
+                "bad-reply",
+                format!("{}: XADD replied {} (op {})", o.key, o.result, o.index),
+            );
+            continue;
+        };
+        if stream_id(&id).is_none() {
+            res.anomaly(
+                C,
+                "bad-reply",
+                format!("{}: XADD replied {id} (op {})", o.key, o.index),
+            );
+            continue;
+        }
+        if let Some(prev) = by_id.insert((o.key.clone(), id.clone()), o) {
+            if !inp.at_risk(prev) {
+                res.anomaly(
+                    C,
+                    "id-collision",
+                    format!(
+                        "{}: ops {} (region {}) and {} (region {}) both got ID {id}",
+                        o.key, prev.index, prev.region, o.index, o.region
+                    ),
+                );
+            }
+        }
+        per_client
+            .entry((o.process, o.key.clone()))
+            .or_default()
+            .push(o);
+    }
+    for ((p, key), xs) in &per_client {
+        for w in xs.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let (ia, ib) = (
+                as_str(&a.result).unwrap_or_default(),
+                as_str(&b.result).unwrap_or_default(),
+            );
+            if stream_id(&ib) <= stream_id(&ia)
+                && !inp.killed_between(a.region, a.complete_ms, b.invoke_ms)
+            {
+                res.anomaly(
+                    C,
+                    "non-monotonic",
+                    format!(
+                        "{key}: client {p} got {ia} (op {}) then {ib} (op {})",
+                        a.index, b.index
+                    ),
+                );
+            }
+        }
+    }
+    let check_entries = |key: &str,
+                         entries: &[(String, Vec<String>)],
+                         ordered: bool,
+                         what: &str,
+                         read: Option<&Op>,
+                         res: &mut Results| {
+        let mut prev: Option<(u64, u64)> = None;
+        let mut seen: BTreeSet<&[String]> = BTreeSet::new();
+        for (id, fields) in entries {
+            let Some(parsed) = stream_id(id) else {
+                res.anomaly(C, "bad-reply", format!("{key}: {what} holds ID {id}"));
+                continue;
+            };
+            if let Some((pm, ps)) = prev {
+                if ordered && parsed <= (pm, ps) {
+                    res.anomaly(
+                        C,
+                        "non-increasing",
+                        format!("{key}: {what} holds {id} after {pm}-{ps}"),
+                    );
+                }
+            }
+            prev = Some(parsed);
+            if !seen.insert(fields.as_slice()) {
+                res.anomaly(
+                    C,
+                    "duplicated",
+                    format!("{key}: {what} holds the entry {fields:?} twice"),
+                );
+            }
+            match adds.get(fields) {
+                None => res.anomaly(
+                    C,
+                    "phantom",
+                    format!("{key}: {what} holds {id} {fields:?}, never added"),
+                ),
+                Some(a) if a.key != key => res.anomaly(
+                    C,
+                    "phantom",
+                    format!(
+                        "{key}: {what} holds {id} {fields:?}, added to {} (op {})",
+                        a.key, a.index
+                    ),
+                ),
+                Some(a) if a.outcome == Outcome::Fail => res.anomaly(
+                    C,
+                    "phantom",
+                    format!(
+                        "{key}: {what} holds {id} {fields:?} whose XADD failed (op {})",
+                        a.index
+                    ),
+                ),
+                Some(a) if read.is_some_and(|r| a.invoke_ms > r.complete_ms) => res.anomaly(
+                    C,
+                    "phantom",
+                    format!("{key}: {what} holds {id} before its XADD (op {})", a.index),
+                ),
+                Some(a) if a.ok() && as_str(&a.result).as_deref() != Some(id.as_str()) => res
+                    .anomaly(
+                        C,
+                        "wrong-id",
+                        format!(
+                            "{key}: {what} holds {fields:?} as {id}, its XADD (op {}) got {}",
+                            a.index, a.result
+                        ),
+                    ),
+                _ => {}
+            }
+        }
+    };
+    let mut reads = 0usize;
+    // (region, key) → IDs delivered by the group (run + final drain) or pending at the end
+    let mut delivered: HashMap<(u8, String), BTreeSet<String>> = HashMap::new();
+    // (region, key) whose final drain found no group (lost by a restart)
+    let mut no_group: BTreeSet<(u8, String)> = BTreeSet::new();
+    let mut drained: BTreeSet<(u8, String)> = BTreeSet::new();
+    for o in &ops {
+        match (o.f, &o.outcome) {
+            ("read", Outcome::Ok) => {
+                reads += 1;
+                let what = format!("region {} XRANGE (op {})", o.region, o.index);
+                check_entries(
+                    &o.key,
+                    &stream_entries(&o.result),
+                    true,
+                    &what,
+                    Some(o),
+                    res,
+                );
+            }
+            ("xreadgroup" | "drain", Outcome::Ok) => {
+                let es = stream_entries(&o.result);
+                let what = format!("region {} XREADGROUP (op {})", o.region, o.index);
+                check_entries(&o.key, &es, true, &what, Some(o), res);
+                delivered
+                    .entry((o.region, o.key.clone()))
+                    .or_default()
+                    .extend(es.into_iter().map(|e| e.0));
+                if o.f == "drain" {
+                    drained.insert((o.region, o.key.clone()));
+                }
+            }
+            ("pending", Outcome::Ok) => {
+                let ids: Vec<String> = match &o.result {
+                    Json::Array(a) => a
+                        .iter()
+                        .filter_map(|p| p.as_array().and_then(|p| p.first()).and_then(as_str))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                delivered
+                    .entry((o.region, o.key.clone()))
+                    .or_default()
+                    .extend(ids);
+            }
+            ("drain", Outcome::Fail)
+                if o.result.as_str().is_some_and(|e| e.contains("NOGROUP")) =>
+            {
+                no_group.insert((o.region, o.key.clone()));
+            }
+            _ => {}
+        }
+    }
+    // Deletions: (key, id) → XDEL op (ok and removed something, or indeterminate)
+    let mut dels: HashMap<(String, String), &Op> = HashMap::new();
+    for o in ops.iter().filter(|o| o.f == "xdel") {
+        let removed = o.ok() && as_i64(&o.result) == Some(1);
+        if removed || o.outcome == Outcome::Info {
+            if let Some(id) = as_str(&o.value) {
+                dels.insert((o.key.clone(), id), o);
+            }
+        }
+    }
+    let keys: BTreeSet<&str> = ops.iter().map(|o| o.key.as_str()).collect();
+    let (mut lost_on_crash, mut skipped_remote, mut groups_lost) = (0usize, 0usize, 0usize);
+    let mut entries_final = 0usize;
+    for (region, d) in inp.finals {
+        for key in &keys {
+            let es = match d.get(*key) {
+                Some(k) if k.kind == "stream" => stream_entries(&k.value),
+                Some(k) => {
+                    res.anomaly(
+                        C,
+                        "wrong-type",
+                        format!("{key}: region {region} holds a {}", k.kind),
+                    );
+                    continue;
+                }
+                None => Vec::new(),
+            };
+            entries_final += es.len();
+            let what = format!("region {region} final stream");
+            check_entries(key, &es, true, &what, None, res);
+            let ids: BTreeSet<&str> = es.iter().map(|e| e.0.as_str()).collect();
+            for ((k, id), a) in by_id.iter().filter(|((k, _), _)| k.as_str() == *key) {
+                let del = dels.get(&(k.clone(), id.clone()));
+                let present = ids.contains(id.as_str());
+                match del {
+                    Some(x) if present && x.ok() && !inp.at_risk(x) => res.anomaly(
+                        C,
+                        "resurrected",
+                        format!(
+                            "{key}: {id} present in region {region} after XDEL (op {}, region {})",
+                            x.index, x.region
+                        ),
+                    ),
+                    None if !present => {
+                        if inp.at_risk(a) {
+                            lost_on_crash += 1;
+                        } else {
+                            res.anomaly(C, "lost", format!("{key}: {id} acknowledged by region {} at {:.0} ms (op {}) is missing in region {region}", a.region, a.complete_ms, a.index));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            // At-least-once delivery by the region's group.
+            let rk = (*region, key.to_string());
+            if no_group.contains(&rk) {
+                groups_lost += 1;
+                continue;
+            }
+            if !drained.contains(&rk) {
+                continue; // no drain ran (the checker was given a history without one)
+            }
+            let got = delivered.get(&rk);
+            for (id, _) in &es {
+                if got.is_some_and(|g| g.contains(id)) {
+                    continue;
+                }
+                let origin = stream_id(id).map(|(_, seq)| (seq & 0xff) as u8);
+                if origin == Some(*region) {
+                    res.anomaly(C, "undelivered", format!("{key}: region {region}'s group never delivered its own entry {id}, and it is not pending"));
+                } else {
+                    skipped_remote += 1;
+                }
+            }
+        }
+    }
+    res.stat(C, "acknowledged XADDs", by_id.len());
+    res.stat(C, "reads", reads);
+    res.stat(
+        C,
+        "entries in the final streams (all regions)",
+        entries_final,
+    );
+    res.stat(
+        C,
+        "lost on crash (acked, unreplicated, region killed)",
+        lost_on_crash,
+    );
+    res.stat(
+        C,
+        "entries of another region never delivered by a region's group (arrived below its last-delivered ID)",
+        skipped_remote,
+    );
+    res.stat(C, "groups gone at the end (region restarted)", groups_lost);
+}
+
 /// Every checker for the workloads that ran.
 pub fn check_all(inp: &Input<'_>, workloads: &[&str]) -> Results {
     let mut res = Results::default();
@@ -836,6 +1472,8 @@ pub fn check_all(inp: &Input<'_>, workloads: &[&str]) -> Results {
             "hash" => hash(inp, &mut res),
             "zset" => zset(inp, &mut res),
             "expiry" => expiry(inp, &mut res),
+            "list" => list(inp, &mut res),
+            "stream" => stream(inp, &mut res),
             _ => {}
         }
     }
@@ -1113,6 +1751,634 @@ mod tests {
         assert_eq!(
             kinds,
             ["lww-order".to_string(), "phantom-read".to_string()].into()
+        );
+    }
+
+    const Q: &str = "jepsen:list:0:q0";
+
+    fn list_history() -> Vec<Op> {
+        vec![
+            op(
+                0,
+                1,
+                "list",
+                "rpush",
+                Q,
+                json!(["p1-1", "p1-2"]),
+                0.0,
+                Outcome::Ok,
+                json!(2),
+            ),
+            op(
+                1,
+                1,
+                "list",
+                "rpush",
+                Q,
+                json!(["p1-3"]),
+                5.0,
+                Outcome::Ok,
+                json!(3),
+            ),
+            // popped in two regions: allowed (at-least-once), counted
+            op(
+                2,
+                1,
+                "list",
+                "lpop",
+                Q,
+                Json::Null,
+                10.0,
+                Outcome::Ok,
+                json!("p1-1"),
+            ),
+            op(
+                3,
+                2,
+                "list",
+                "lpop",
+                Q,
+                Json::Null,
+                10.0,
+                Outcome::Ok,
+                json!("p1-1"),
+            ),
+            op(
+                4,
+                2,
+                "list",
+                "read",
+                Q,
+                Json::Null,
+                20.0,
+                Outcome::Ok,
+                json!(["p1-2", "p1-3"]),
+            ),
+        ]
+    }
+
+    fn check_list(ops: &[Op], final_list: Json, kills: &[(u8, f64)], durable: bool) -> Results {
+        let f = finals(Q, "list", final_list);
+        let inp = Input {
+            ops,
+            finals: &f,
+            kills,
+            lag: &[],
+            durable_acks: durable,
+        };
+        check_all(&inp, &["list"])
+    }
+
+    fn kinds(r: &Results) -> BTreeSet<String> {
+        r.anomalies.iter().map(|a| a.kind.clone()).collect()
+    }
+
+    #[test]
+    fn list_good_history_passes_and_counts_pops_in_two_regions() {
+        let r = check_list(&list_history(), json!(["p1-2", "p1-3"]), &[], false);
+        assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+        assert_eq!(
+            r.stats["list"]["elements popped in two regions (at-least-once, allowed)"],
+            json!(1)
+        );
+    }
+
+    #[test]
+    fn list_finds_a_lost_element_and_excuses_crash_losses() {
+        let ops = list_history();
+        let r = check_list(&ops, json!(["p1-2"]), &[], false);
+        assert_eq!(kinds(&r), ["lost".to_string()].into(), "{:?}", r.anomalies);
+        assert_eq!(r.anomalies.len(), 2, "missing in both regions");
+        // region 1 killed right after the ack, no peer ack seen: at risk, counted
+        let kills = [(1u8, 7.0)];
+        assert!(check_list(&ops, json!(["p1-2"]), &kills, false)
+            .anomalies
+            .is_empty());
+        // with durable acks the same loss is an anomaly
+        assert_eq!(
+            check_list(&ops, json!(["p1-2"]), &kills, true)
+                .anomalies
+                .len(),
+            2
+        );
+        // an indeterminate pop after the push may have taken it
+        let mut ops2 = ops.clone();
+        ops2.push(op(
+            5,
+            2,
+            "list",
+            "lpop",
+            Q,
+            Json::Null,
+            30.0,
+            Outcome::Info,
+            Json::Null,
+        ));
+        assert!(check_list(&ops2, json!(["p1-2"]), &[], false)
+            .anomalies
+            .is_empty());
+    }
+
+    #[test]
+    fn list_finds_phantoms_and_resurrections() {
+        let mut ops = list_history();
+        ops.push(op(
+            5,
+            1,
+            "list",
+            "read",
+            Q,
+            Json::Null,
+            30.0,
+            Outcome::Ok,
+            json!(["p1-2", "p7-7"]),
+        ));
+        let r = check_list(&ops, json!(["p1-2", "p1-3"]), &[], false);
+        assert_eq!(
+            kinds(&r),
+            ["phantom".to_string()].into(),
+            "{:?}",
+            r.anomalies
+        );
+        // an element an ok pop took is back at the end
+        let r = check_list(&list_history(), json!(["p1-1", "p1-2", "p1-3"]), &[], false);
+        assert_eq!(
+            kinds(&r),
+            ["resurrected".to_string()].into(),
+            "{:?}",
+            r.anomalies
+        );
+        // a popped element that was never pushed
+        let mut ops = list_history();
+        ops.push(op(
+            5,
+            1,
+            "list",
+            "rpop",
+            Q,
+            Json::Null,
+            30.0,
+            Outcome::Ok,
+            json!("p5-1"),
+        ));
+        let r = check_list(&ops, json!(["p1-2", "p1-3"]), &[], false);
+        assert_eq!(
+            kinds(&r),
+            ["phantom".to_string()].into(),
+            "{:?}",
+            r.anomalies
+        );
+    }
+
+    #[test]
+    fn list_finds_a_duplicate_pop_in_one_region() {
+        let mut ops = list_history();
+        ops.push(op(
+            5,
+            1,
+            "list",
+            "lpop",
+            Q,
+            json!(2),
+            30.0,
+            Outcome::Ok,
+            json!(["p1-1", "p1-2"]),
+        ));
+        let r = check_list(&ops, json!(["p1-3"]), &[], false);
+        assert_eq!(
+            kinds(&r),
+            ["duplicated".to_string()].into(),
+            "{:?}",
+            r.anomalies
+        );
+        // the first pop may have been lost by a crash of region 1: allowed
+        let kills = [(1u8, 12.0)];
+        assert!(check_list(&ops, json!(["p1-3"]), &kills, false)
+            .anomalies
+            .is_empty());
+        // one read holding an element twice
+        let mut ops = list_history();
+        ops.push(op(
+            5,
+            2,
+            "list",
+            "read",
+            Q,
+            Json::Null,
+            30.0,
+            Outcome::Ok,
+            json!(["p1-2", "p1-2", "p1-3"]),
+        ));
+        let r = check_list(&ops, json!(["p1-2", "p1-3"]), &[], false);
+        assert_eq!(
+            kinds(&r),
+            ["duplicated".to_string()].into(),
+            "{:?}",
+            r.anomalies
+        );
+    }
+
+    #[test]
+    fn list_finds_reordered_producer_elements() {
+        let mut ops = list_history();
+        ops.push(op(
+            5,
+            2,
+            "list",
+            "read",
+            Q,
+            Json::Null,
+            30.0,
+            Outcome::Ok,
+            json!(["p1-3", "p1-2"]),
+        ));
+        let r = check_list(&ops, json!(["p1-2", "p1-3"]), &[], false);
+        assert_eq!(kinds(&r), ["order".to_string()].into(), "{:?}", r.anomalies);
+        // in the final state too
+        let r = check_list(&list_history(), json!(["p1-3", "p1-2"]), &[], false);
+        assert_eq!(r.anomalies.len(), 2, "{:?}", r.anomalies);
+        // LPUSHed elements read in reverse order are in order; the other way is not
+        const L: &str = "jepsen:list:0:lq";
+        let lops = vec![
+            op(
+                0,
+                1,
+                "list",
+                "lpush",
+                L,
+                json!(["p2-1", "p2-2"]),
+                0.0,
+                Outcome::Ok,
+                json!(2),
+            ),
+            op(
+                1,
+                1,
+                "list",
+                "lpush",
+                L,
+                json!(["p2-3"]),
+                5.0,
+                Outcome::Ok,
+                json!(3),
+            ),
+        ];
+        for (content, ok) in [
+            (json!(["p2-3", "p2-2", "p2-1"]), true),
+            (json!(["p2-1", "p2-2", "p2-3"]), false),
+        ] {
+            let f = finals(L, "list", content.clone());
+            let inp = Input {
+                ops: &lops,
+                finals: &f,
+                kills: &[],
+                lag: &[],
+                durable_acks: false,
+            };
+            assert_eq!(
+                check_all(&inp, &["list"]).anomalies.is_empty(),
+                ok,
+                "{content}"
+            );
+        }
+    }
+
+    #[test]
+    fn list_moved_elements_must_reach_the_destination() {
+        const D: &str = "jepsen:list:0:dst";
+        let ops = vec![
+            op(
+                0,
+                1,
+                "list",
+                "rpush",
+                Q,
+                json!(["p1-1"]),
+                0.0,
+                Outcome::Ok,
+                json!(1),
+            ),
+            op(
+                1,
+                2,
+                "list",
+                "lmove",
+                Q,
+                json!(D),
+                10.0,
+                Outcome::Ok,
+                json!("p1-1"),
+            ),
+        ];
+        let mut f = finals(D, "list", json!(["p1-1"]));
+        let inp = Input {
+            ops: &ops,
+            finals: &f,
+            kills: &[],
+            lag: &[],
+            durable_acks: false,
+        };
+        assert!(check_all(&inp, &["list"]).anomalies.is_empty());
+        f = finals(D, "list", json!([]));
+        let inp = Input {
+            ops: &ops,
+            finals: &f,
+            kills: &[],
+            lag: &[],
+            durable_acks: false,
+        };
+        let r = check_all(&inp, &["list"]);
+        assert_eq!(kinds(&r), ["lost".to_string()].into(), "{:?}", r.anomalies);
+    }
+
+    const S: &str = "jepsen:stream:0";
+
+    fn xadd(i: usize, region: u8, p: u32, seq: u32, t: f64, id: &str) -> Op {
+        let mut o = op(
+            i,
+            region,
+            "stream",
+            "xadd",
+            S,
+            json!(["p", format!("p{p}"), "s", seq.to_string()]),
+            t,
+            Outcome::Ok,
+            json!(id),
+        );
+        o.process = p as usize;
+        o
+    }
+
+    fn entry(p: u32, seq: u32, id: &str) -> Json {
+        json!([id, ["p", format!("p{p}"), "s", seq.to_string()]])
+    }
+
+    fn stream_history() -> Vec<Op> {
+        vec![
+            xadd(0, 1, 1, 1, 0.0, "100-1"),
+            xadd(1, 1, 1, 2, 5.0, "101-1"),
+            xadd(2, 2, 2, 1, 5.0, "100-2"),
+            op(
+                3,
+                2,
+                "stream",
+                "read",
+                S,
+                Json::Null,
+                20.0,
+                Outcome::Ok,
+                json!([
+                    entry(1, 1, "100-1"),
+                    entry(2, 1, "100-2"),
+                    entry(1, 2, "101-1")
+                ]),
+            ),
+        ]
+    }
+
+    fn good_stream() -> Json {
+        json!([
+            entry(1, 1, "100-1"),
+            entry(2, 1, "100-2"),
+            entry(1, 2, "101-1")
+        ])
+    }
+
+    fn check_stream(ops: &[Op], fin: Json, kills: &[(u8, f64)]) -> Results {
+        let f = finals(S, "stream", fin);
+        let inp = Input {
+            ops,
+            finals: &f,
+            kills,
+            lag: &[],
+            durable_acks: false,
+        };
+        check_all(&inp, &["stream"])
+    }
+
+    #[test]
+    fn stream_good_history_passes() {
+        let r = check_stream(&stream_history(), good_stream(), &[]);
+        assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+    }
+
+    #[test]
+    fn stream_finds_id_collisions_and_non_increasing_ids() {
+        let mut ops = stream_history();
+        ops.push(xadd(4, 2, 2, 2, 30.0, "101-1"));
+        let r = check_stream(&ops, good_stream(), &[]);
+        assert!(kinds(&r).contains("id-collision"), "{:?}", r.anomalies);
+        let mut ops = stream_history();
+        ops.push(op(
+            4,
+            1,
+            "stream",
+            "read",
+            S,
+            Json::Null,
+            30.0,
+            Outcome::Ok,
+            json!([entry(1, 2, "101-1"), entry(1, 1, "100-1")]),
+        ));
+        let r = check_stream(&ops, good_stream(), &[]);
+        assert_eq!(
+            kinds(&r),
+            ["non-increasing".to_string()].into(),
+            "{:?}",
+            r.anomalies
+        );
+        // a client's own IDs going backwards
+        let mut ops = stream_history();
+        ops.push(xadd(4, 1, 1, 3, 30.0, "99-1"));
+        let fin = json!([
+            entry(1, 3, "99-1"),
+            entry(1, 1, "100-1"),
+            entry(2, 1, "100-2"),
+            entry(1, 2, "101-1")
+        ]);
+        let r = check_stream(&ops, fin, &[]);
+        assert_eq!(
+            kinds(&r),
+            ["non-monotonic".to_string()].into(),
+            "{:?}",
+            r.anomalies
+        );
+    }
+
+    #[test]
+    fn stream_finds_lost_phantom_and_wrong_entries() {
+        let ops = stream_history();
+        let r = check_stream(
+            &ops,
+            json!([entry(1, 1, "100-1"), entry(2, 1, "100-2")]),
+            &[],
+        );
+        assert_eq!(kinds(&r), ["lost".to_string()].into(), "{:?}", r.anomalies);
+        // at risk of a crash of region 1: counted, not reported
+        let kills = [(1u8, 8.0)];
+        assert!(check_stream(
+            &ops,
+            json!([entry(1, 1, "100-1"), entry(2, 1, "100-2")]),
+            &kills
+        )
+        .anomalies
+        .is_empty());
+        // an entry nobody added, and an entry with another entry's fields
+        let mut ops = stream_history();
+        ops.push(op(
+            4,
+            1,
+            "stream",
+            "read",
+            S,
+            Json::Null,
+            30.0,
+            Outcome::Ok,
+            json!([
+                entry(1, 1, "100-1"),
+                entry(2, 1, "100-3"),
+                entry(9, 9, "100-9")
+            ]),
+        ));
+        let r = check_stream(&ops, good_stream(), &[]);
+        assert_eq!(
+            kinds(&r),
+            ["phantom".to_string(), "wrong-id".to_string()].into(),
+            "{:?}",
+            r.anomalies
+        );
+        // deleted, but back at the end
+        let mut ops = stream_history();
+        ops.push(op(
+            4,
+            1,
+            "stream",
+            "xdel",
+            S,
+            json!("101-1"),
+            30.0,
+            Outcome::Ok,
+            json!(1),
+        ));
+        let r = check_stream(&ops, good_stream(), &[]);
+        assert_eq!(
+            kinds(&r),
+            ["resurrected".to_string()].into(),
+            "{:?}",
+            r.anomalies
+        );
+        assert!(check_stream(
+            &ops,
+            json!([entry(1, 1, "100-1"), entry(2, 1, "100-2")]),
+            &[]
+        )
+        .anomalies
+        .is_empty());
+    }
+
+    #[test]
+    fn stream_groups_must_deliver_local_entries() {
+        let mut ops = stream_history();
+        // region 1's group delivered 100-1 during the run; the drain finds 100-2 pending
+        ops.push(op(
+            4,
+            1,
+            "stream",
+            "xreadgroup",
+            S,
+            json!(1),
+            30.0,
+            Outcome::Ok,
+            json!([[S, [entry(1, 1, "100-1")]]]),
+        ));
+        ops.push(op(
+            5,
+            1,
+            "stream",
+            "drain",
+            S,
+            json!(1000),
+            40.0,
+            Outcome::Ok,
+            Json::Null,
+        ));
+        ops.push(op(
+            6,
+            1,
+            "stream",
+            "pending",
+            S,
+            Json::Null,
+            41.0,
+            Outcome::Ok,
+            json!([["100-2", "c1", 5, 1]]),
+        ));
+        // region 2's drain delivers everything
+        ops.push(op(
+            7,
+            2,
+            "stream",
+            "drain",
+            S,
+            json!(1000),
+            40.0,
+            Outcome::Ok,
+            json!([[
+                S,
+                [
+                    entry(1, 1, "100-1"),
+                    entry(2, 1, "100-2"),
+                    entry(1, 2, "101-1")
+                ]
+            ]]),
+        ));
+        // 101-1 (region 1's own entry) was never delivered in region 1
+        let r = check_stream(&ops, good_stream(), &[]);
+        assert_eq!(
+            kinds(&r),
+            ["undelivered".to_string()].into(),
+            "{:?}",
+            r.anomalies
+        );
+        assert_eq!(r.anomalies.len(), 1);
+        // delivered in a later drain round: valid
+        ops.push(op(
+            8,
+            1,
+            "stream",
+            "drain",
+            S,
+            json!(1000),
+            42.0,
+            Outcome::Ok,
+            json!([[S, [entry(1, 2, "101-1")]]]),
+        ));
+        let r = check_stream(&ops, good_stream(), &[]);
+        assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+        // a remote entry never delivered is counted, not reported
+        let mut ops2 = ops.clone();
+        ops2.retain(|o| o.index != 6);
+        let r = check_stream(&ops2, good_stream(), &[]);
+        assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+        assert_eq!(r.stats["stream"]["entries of another region never delivered by a region's group (arrived below its last-delivered ID)"], json!(1));
+        // a delivered entry nobody added
+        ops.push(op(
+            9,
+            2,
+            "stream",
+            "xreadgroup",
+            S,
+            json!(1),
+            30.0,
+            Outcome::Ok,
+            json!([[S, [entry(4, 4, "100-4")]]]),
+        ));
+        let r = check_stream(&ops, good_stream(), &[]);
+        assert_eq!(
+            kinds(&r),
+            ["phantom".to_string()].into(),
+            "{:?}",
+            r.anomalies
         );
     }
 }

@@ -18,7 +18,8 @@ const SCAN_ROUNDS_MAX: usize = 100_000;
 pub struct KeyDump {
     /// TYPE.
     pub kind: String,
-    /// string: the value; set: sorted members; hash: field → value; zset: member → score.
+    /// string: the value; set: sorted members; hash: field → value; zset: member → score;
+    /// list: the elements in order; stream: `[id, [field, value, ...]]` in ID order.
     pub value: Json,
     /// PEXPIRETIME (-1 none).
     pub expire_at_ms: i64,
@@ -81,6 +82,24 @@ pub fn dump(port: u16) -> anyhow::Result<Dump> {
                     .query(&mut con)?;
                 let m: BTreeMap<String, f64> = v.into_iter().collect();
                 json!(m)
+            }
+            "list" => {
+                let v: Vec<String> = redis::cmd("LRANGE")
+                    .arg(&k)
+                    .arg(0)
+                    .arg(-1)
+                    .query(&mut con)?;
+                json!(v)
+            }
+            "stream" => {
+                // [[id, [field, value, ...]], ...] in ID order (consumer groups are per
+                // region and not part of the replicated state).
+                let v: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+                    .arg(&k)
+                    .arg("-")
+                    .arg("+")
+                    .query(&mut con)?;
+                json!(v)
             }
             other => Json::String(format!("<unchecked type {other}>")),
         };

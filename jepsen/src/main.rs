@@ -31,7 +31,7 @@ enum Cmd {
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// Workloads: counter,set,register,hash,zset,expiry or all.
+    /// Workloads: counter,set,register,hash,zset,expiry,list,stream or all.
     #[arg(long, default_value = "all")]
     workload: String,
     /// Nemeses: partition,wan,lossy,kill,pause,clock, all or none.

@@ -17,7 +17,7 @@ use crate::lag::Sampler;
 use crate::nemesis::{self, Applied, Background, Fault, Kind, Planned};
 use crate::proxy::EdgeFaults;
 use crate::report::ReportData;
-use crate::workload::{spawn_clients, ClientConfig, Workload};
+use crate::workload::{spawn_clients, stream_drain, ClientConfig, Workload};
 
 /// Settings of a run.
 #[derive(Debug, Clone)]
@@ -103,6 +103,9 @@ impl RunConfig {
         }
         if !self.extra_args.is_empty() {
             s += &format!(" --server-args '{}'", self.extra_args.join(" "));
+        }
+        if self.durable_acks {
+            s += " --durable-acks";
         }
         s
     }
@@ -278,6 +281,18 @@ pub fn run(cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     }
     let heal_ms = history.now_ms();
     let (converged_ms, finals) = converge(&cluster, cfg.converge_timeout);
+    if cfg.workloads.contains(&Workload::Stream) {
+        // Per-region consumer groups: read each group to the end (at-least-once check).
+        let mut keys: Vec<String> = history
+            .ops()
+            .into_iter()
+            .filter(|o| o.workload == Workload::Stream.name())
+            .map(|o| o.key)
+            .collect();
+        keys.sort();
+        keys.dedup();
+        stream_drain(&ports, &keys, history.clone(), cfg.client.timeout);
+    }
     let lag = sampler.finish();
     history.flush();
     let ops = history.ops();

@@ -21,6 +21,10 @@ use crate::history::{History, Op, Outcome};
 pub const PREFIX: &str = "jepsen:";
 /// set workload: ops of one client per pair of set keys.
 pub const SET_KEY_OPS: u64 = 500;
+/// list and stream workloads: ops of one client per key generation (keeps reads short).
+pub const QUEUE_KEY_OPS: u64 = 400;
+/// stream workload: the consumer group every region reads with.
+pub const STREAM_GROUP: &str = "g";
 /// Operations one client performs at most (a bound on top of the run's time).
 pub const OPS_PER_CLIENT_MAX: u64 = 1_000_000;
 
@@ -39,17 +43,23 @@ pub enum Workload {
     Zset,
     /// SET EX / SET / EXPIRE / PERSIST, GET.
     Expiry,
+    /// Job queue: RPUSH/LPUSH unique elements, LPOP/RPOP/LMOVE, LRANGE, LLEN.
+    List,
+    /// XADD `*`, XRANGE, XDEL of own entries, XLEN, per-region consumer groups.
+    Stream,
 }
 
 impl Workload {
     /// Every workload.
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 8] = [
         Workload::Counter,
         Workload::Set,
         Workload::Register,
         Workload::Hash,
         Workload::Zset,
         Workload::Expiry,
+        Workload::List,
+        Workload::Stream,
     ];
 
     /// Its name (also the key prefix `jepsen:<name>:`).
@@ -61,6 +71,8 @@ impl Workload {
             Workload::Hash => "hash",
             Workload::Zset => "zset",
             Workload::Expiry => "expiry",
+            Workload::List => "list",
+            Workload::Stream => "stream",
         }
     }
 
@@ -77,7 +89,7 @@ impl Workload {
                 .find(|x| x.name() == w)
                 .ok_or_else(|| {
                     anyhow::anyhow!(
-                        "unknown workload '{w}' (counter, set, register, hash, zset, expiry, all)"
+                        "unknown workload '{w}' (counter, set, register, hash, zset, expiry, list, stream, all)"
                     )
                 })?;
             out.push(found);
@@ -272,6 +284,13 @@ struct Gen {
     /// set: elements this client added (ok or info) and not yet removed.
     added: Vec<(usize, u64)>,
     wait_fraction: f64,
+    /// stream: IDs of this client's acknowledged XADDs on the current key (XDEL picks
+    /// from them).
+    stream_ids: Vec<String>,
+    /// stream: IDs delivered to this client by XREADGROUP and not yet XACKed.
+    stream_pending: Vec<String>,
+    /// stream: the key generation whose group this client created (None: create first).
+    group_gen: Option<u64>,
 }
 
 fn cmd(name: &str) -> redis::Cmd {
@@ -451,6 +470,8 @@ impl Gen {
                     );
                 }
             }
+            Workload::List => self.list_step(c, r),
+            Workload::Stream => self.stream_step(c, r),
             Workload::Expiry => {
                 let k = self.w.key(self.rng.gen_range(0..4));
                 if r < 0.3 {
@@ -497,6 +518,306 @@ impl Gen {
     }
 }
 
+/// list workload: key `role` (`q0`, `q1`: RPUSH queues; `lq`: LPUSH queue; `dst`: LMOVE
+/// destination) of key generation `gen`.
+pub fn list_key(gen: u64, role: &str) -> String {
+    format!("{PREFIX}list:{gen}:{role}")
+}
+
+/// stream workload: the stream of key generation `gen`.
+pub fn stream_key(gen: u64) -> String {
+    format!("{PREFIX}stream:{gen}")
+}
+
+impl Gen {
+    /// Job queue: producers push unique `p<process>-<seq>` elements (RPUSH onto `q0`/`q1`,
+    /// LPUSH onto `lq`, sometimes 2-3 at once); consumers pop (LPOP, LPOP with a count,
+    /// RPOP, LMOVE to `dst`); readers LRANGE 0 -1 and LLEN. Pops slightly outpace pushes
+    /// so the lists stay short.
+    fn list_step(&mut self, c: &mut Client, r: f64) {
+        let gen = self.ops / QUEUE_KEY_OPS;
+        if r < 0.33 {
+            let (f, name, k) = if self.rng.gen_bool(0.75) {
+                let q = self.rng.gen_range(0..2);
+                ("rpush", "RPUSH", list_key(gen, &format!("q{q}")))
+            } else {
+                ("lpush", "LPUSH", list_key(gen, "lq"))
+            };
+            let n = if self.rng.gen_bool(0.3) {
+                self.rng.gen_range(2..=3)
+            } else {
+                1
+            };
+            let elems: Vec<String> = (0..n).map(|_| self.unique()).collect();
+            let mut q = cmd(name);
+            q.arg(&k);
+            for e in &elems {
+                q.arg(e);
+            }
+            c.call(f, &k, json!(elems), &q, Duration::ZERO);
+        } else if r < 0.70 {
+            let role = match self.rng.gen_range(0..10) {
+                0..=3 => "q0",
+                4..=6 => "q1",
+                7..=8 => "lq",
+                _ => "dst",
+            };
+            let k = list_key(gen, role);
+            let p: f64 = self.rng.gen();
+            if p < 0.5 {
+                c.call("lpop", &k, Json::Null, cmd("LPOP").arg(&k), Duration::ZERO);
+            } else if p < 0.7 {
+                let n: u32 = self.rng.gen_range(2..=3);
+                c.call(
+                    "lpop",
+                    &k,
+                    json!(n),
+                    cmd("LPOP").arg(&k).arg(n),
+                    Duration::ZERO,
+                );
+            } else if p < 0.9 || role == "dst" {
+                c.call("rpop", &k, Json::Null, cmd("RPOP").arg(&k), Duration::ZERO);
+            } else {
+                let dst = list_key(gen, "dst");
+                c.call(
+                    "lmove",
+                    &k,
+                    json!(dst),
+                    cmd("LMOVE").arg(&k).arg(&dst).arg("LEFT").arg("RIGHT"),
+                    Duration::ZERO,
+                );
+            }
+        } else {
+            let role = ["q0", "q1", "lq", "dst"][self.rng.gen_range(0..4)];
+            let k = list_key(gen, role);
+            if r < 0.92 {
+                c.call(
+                    "read",
+                    &k,
+                    Json::Null,
+                    cmd("LRANGE").arg(&k).arg(0).arg(-1),
+                    Duration::ZERO,
+                );
+            } else {
+                c.call("llen", &k, Json::Null, cmd("LLEN").arg(&k), Duration::ZERO);
+            }
+        }
+    }
+
+    /// Streams: XADD `*` with fields `p <producer> s <seq>`, XDEL of own entries,
+    /// `XRANGE key - +`, XLEN, and a consumer group per region (XGROUP CREATE ... 0
+    /// MKSTREAM on the first use of a key, again after NOGROUP: groups are not
+    /// persisted), `XREADGROUP ... COUNT n STREAMS key >`, XACK.
+    fn stream_step(&mut self, c: &mut Client, r: f64) {
+        let gen = self.ops / QUEUE_KEY_OPS;
+        let k = stream_key(gen);
+        if self.group_gen != Some(gen) {
+            if self.group_gen.is_some_and(|g| g != gen) {
+                self.stream_ids.clear();
+                self.stream_pending.clear();
+            }
+            self.group_gen = Some(gen);
+            c.call(
+                "xgroup",
+                &k,
+                json!(STREAM_GROUP),
+                cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(&k)
+                    .arg(STREAM_GROUP)
+                    .arg(0)
+                    .arg("MKSTREAM"),
+                Duration::ZERO,
+            );
+            return;
+        }
+        if r < 0.40 {
+            self.seq += 1;
+            let fields = [
+                "p".to_string(),
+                format!("p{}", self.process),
+                "s".to_string(),
+                self.seq.to_string(),
+            ];
+            let mut q = cmd("XADD");
+            q.arg(&k).arg("*");
+            for f in &fields {
+                q.arg(f);
+            }
+            let op = c.call("xadd", &k, json!(fields), &q, Duration::ZERO);
+            if let (true, Json::String(id)) = (op.ok(), &op.result) {
+                self.stream_ids.push(id.clone());
+            }
+        } else if r < 0.45 && !self.stream_ids.is_empty() {
+            let i = self.rng.gen_range(0..self.stream_ids.len());
+            let id = self.stream_ids.swap_remove(i);
+            c.call(
+                "xdel",
+                &k,
+                json!(id),
+                cmd("XDEL").arg(&k).arg(&id),
+                Duration::ZERO,
+            );
+        } else if r < 0.62 {
+            c.call(
+                "read",
+                &k,
+                Json::Null,
+                cmd("XRANGE").arg(&k).arg("-").arg("+"),
+                Duration::ZERO,
+            );
+        } else if r < 0.67 {
+            c.call("xlen", &k, Json::Null, cmd("XLEN").arg(&k), Duration::ZERO);
+        } else if r < 0.87 || self.stream_pending.is_empty() {
+            let n: u32 = self.rng.gen_range(1..=5);
+            let op = c.call(
+                "xreadgroup",
+                &k,
+                json!(n),
+                cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg(STREAM_GROUP)
+                    .arg(format!("c{}", self.process))
+                    .arg("COUNT")
+                    .arg(n)
+                    .arg("STREAMS")
+                    .arg(&k)
+                    .arg(">"),
+                Duration::ZERO,
+            );
+            if op.ok() {
+                self.stream_pending
+                    .extend(stream_entries(&op.result).into_iter().map(|e| e.0));
+            } else if op.outcome == crate::history::Outcome::Fail
+                && op.result.as_str().is_some_and(|e| e.contains("NOGROUP"))
+            {
+                // The region restarted (groups are not persisted): create it again.
+                self.group_gen = None;
+            }
+        } else {
+            let n = self.stream_pending.len().min(5);
+            let ids: Vec<String> = self.stream_pending.drain(..n).collect();
+            let mut q = cmd("XACK");
+            q.arg(&k).arg(STREAM_GROUP);
+            for id in &ids {
+                q.arg(id);
+            }
+            c.call("xack", &k, json!(ids), &q, Duration::ZERO);
+        }
+    }
+}
+
+/// Entries `(id, fields)` of an XRANGE reply, or of an XREADGROUP reply (RESP2
+/// `[[key, entries]]` or a flattened RESP3 map `[key, entries]`), as recorded in the
+/// history.
+pub fn stream_entries(v: &Json) -> Vec<(String, Vec<String>)> {
+    fn entries(v: &Json) -> Vec<(String, Vec<String>)> {
+        let Json::Array(a) = v else { return Vec::new() };
+        a.iter()
+            .filter_map(|e| {
+                let Json::Array(e) = e else { return None };
+                let id = e.first()?.as_str()?.to_string();
+                let fields = match e.get(1) {
+                    Some(Json::Array(f)) => f
+                        .iter()
+                        .map(|x| match x {
+                            Json::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                Some((id, fields))
+            })
+            .collect()
+    }
+    let Json::Array(a) = v else { return Vec::new() };
+    match a.first() {
+        // XREADGROUP, RESP3 map flattened: [key, entries, ...]
+        Some(Json::String(_)) => a
+            .chunks(2)
+            .filter(|c| c.len() == 2)
+            .flat_map(|c| entries(&c[1]))
+            .collect(),
+        // XREADGROUP, RESP2: [[key, [[id, fields], ...]], ...]
+        Some(Json::Array(first)) if !looks_like_entry(first) => a
+            .iter()
+            .filter_map(|x| x.as_array().and_then(|x| x.get(1)))
+            .flat_map(entries)
+            .collect(),
+        // XRANGE: [[id, [field, value, ...]], ...]
+        _ => entries(v),
+    }
+}
+
+/// Whether `[x, y]` is an XRANGE entry (`[id, [field, value, ...]]`) rather than an
+/// XREADGROUP `[key, [[id, fields], ...]]` pair: an entry's second element holds strings
+/// (and is not empty: every entry has a field).
+fn looks_like_entry(pair: &[Json]) -> bool {
+    pair.get(1)
+        .and_then(Json::as_array)
+        .is_some_and(|f| !f.is_empty() && f.iter().all(Json::is_string))
+}
+
+/// Drain rounds per (region, stream key) at most in [`stream_drain`].
+pub const DRAIN_ROUNDS_MAX: usize = 1000;
+
+/// After the heal: in every region, reads each stream's group to the end
+/// (`XREADGROUP GROUP g drain COUNT 1000 STREAMS key >`, f = `drain`) and lists its
+/// pending entries (`XPENDING key g - + 100000`, f = `pending`), recorded in the history
+/// for the at-least-once check. Bounded: [`DRAIN_ROUNDS_MAX`] rounds per key, each
+/// request bounded by `timeout`.
+pub fn stream_drain(
+    regions: &[(u8, u16)],
+    keys: &[String],
+    history: Arc<History>,
+    timeout: Duration,
+) {
+    for (i, &(region, port)) in regions.iter().enumerate() {
+        let mut c = Client::new(
+            1_000_000 + i,
+            vec![(region, port)],
+            timeout,
+            history.clone(),
+            Workload::Stream.name(),
+        );
+        for k in keys {
+            for _ in 0..DRAIN_ROUNDS_MAX {
+                let op = c.call(
+                    "drain",
+                    k,
+                    json!(1000),
+                    cmd("XREADGROUP")
+                        .arg("GROUP")
+                        .arg(STREAM_GROUP)
+                        .arg("drain")
+                        .arg("COUNT")
+                        .arg(1000)
+                        .arg("STREAMS")
+                        .arg(k)
+                        .arg(">"),
+                    Duration::ZERO,
+                );
+                if !op.ok() || stream_entries(&op.result).is_empty() {
+                    break;
+                }
+            }
+            c.call(
+                "pending",
+                k,
+                Json::Null,
+                cmd("XPENDING")
+                    .arg(k)
+                    .arg(STREAM_GROUP)
+                    .arg("-")
+                    .arg("+")
+                    .arg(100_000),
+                Duration::ZERO,
+            );
+        }
+    }
+}
+
 /// Starts the client threads: `clients_per_region` per (workload, region). They run
 /// until `stop` is set (or [`OPS_PER_CLIENT_MAX`]).
 pub fn spawn_clients(
@@ -530,6 +851,9 @@ pub fn spawn_clients(
                     process,
                     added: Vec::new(),
                     wait_fraction: cfg.wait_fraction,
+                    stream_ids: Vec::new(),
+                    stream_pending: Vec::new(),
+                    group_gen: None,
                 };
                 let stop = stop.clone();
                 let interval = cfg.op_interval;
