@@ -4,7 +4,11 @@
 //! delivered IDs, pending entries lists (PEL) and consumers for its streams, and none of
 //! it travels to other regions (a group created in region A does not exist in region B;
 //! an XACK in B does not acknowledge a delivery made in A). The stream entries themselves
-//! are replicated, so a group in each region can consume the whole, merged stream.
+//! are replicated, so a group in each region can consume the merged stream — with one
+//! known gap (a bug, found by the jepsen stream workload, `jepsen/RESULTS.md`): `>`
+//! serves entries above the group's last delivered ID, so an entry from another region
+//! that arrives after the group delivered a higher ID is never delivered in this region.
+//! At-least-once delivery holds for the region's own entries.
 //!
 //! Groups live next to the keyspace, keyed by `(db, key)`, and follow the key's life:
 //! when the key stops being a visible stream (DEL, expiry, FLUSHDB, a type change, a
