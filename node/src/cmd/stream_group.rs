@@ -257,6 +257,9 @@ fn xgroup_setid(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let g = group_mut(&mut st, db, key, gname);
     g.last_id = id;
     g.entries_read = entries_read.flatten();
+    // Repositioned: entries above the new ID come again through `>`; late ones below
+    // it are forgotten, as everything else below it is.
+    g.late.clear();
     Ok(Reply::ok())
 }
 

@@ -258,22 +258,41 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     for (i, key) in r.keys.iter().enumerate() {
         // Split borrows: the stream (keyspace) and the groups (node-local).
         let mut counters = Vec::new();
+        // ReadId::New: the highest late entry served (late entries up to it leave the set).
+        let mut late_seen: Vec<Option<StreamId>> = Vec::new();
         let entries: Vec<(StreamId, Option<Reply>)> = {
             let s = stream_of(&st, db, key)?.expect("checked");
             let g = &st.groups().of(db, key).expect("checked")[&gname[..]];
             match r.ids[i] {
                 ReadId::New => match g.last_id.next() {
                     Some(from) => {
-                        let out: Vec<_> = s
-                            .range(from, StreamId::MAX)
-                            .take(r.count)
-                            .map(|e| (e.id, Some(entry_reply(e))))
-                            .collect();
+                        // Late entries from other regions first (all below `from`, so
+                        // the reply stays in ID order); gone ones are skipped.
+                        let mut out = Vec::new();
+                        let mut examined = None;
+                        for id in &g.late {
+                            if out.len() >= r.count {
+                                break;
+                            }
+                            examined = Some(*id);
+                            if let Some(e) = s.get(s.lower_bound(*id)).filter(|e| e.id == *id) {
+                                out.push((e.id, Some(entry_reply(e))));
+                            }
+                        }
+                        late_seen.push(examined);
+                        let n_late = out.len();
+                        out.extend(
+                            s.range(from, StreamId::MAX)
+                                .take(r.count - n_late)
+                                .map(|e| (e.id, Some(entry_reply(e)))),
+                        );
+                        let late_part = out.len().min(n_late);
+                        let new_part: Vec<_> = out[late_part..].to_vec();
                         // The group's entries-read counter after each delivery, as
                         // Redis keeps it.
                         let added = s.meta().added;
                         let mut read = g.entries_read;
-                        for (id, _) in &out {
+                        for (id, _) in &new_part {
                             read = match read {
                                 Some(n) if !has_tombstones_from(s, *id) => Some(n + 1),
                                 other if added == 0 => other,
@@ -308,8 +327,13 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             return Err(Reply::err("too many consumers in the group"));
         }
         if r.ids[i] == ReadId::New {
+            if let Some(Some(upto)) = late_seen.pop() {
+                // Served, or gone from the stream: no longer late.
+                let rest = g.late.split_off(&upto.next().unwrap_or(StreamId::MAX));
+                g.late = rest;
+            }
             if let Some((last, _)) = entries.last() {
-                g.last_id = *last;
+                g.last_id = g.last_id.max(*last);
                 if let Some(read) = counters.pop() {
                     g.entries_read = read;
                 }

@@ -4,11 +4,16 @@
 //! delivered IDs, pending entries lists (PEL) and consumers for its streams, and none of
 //! it travels to other regions (a group created in region A does not exist in region B;
 //! an XACK in B does not acknowledge a delivery made in A). The stream entries themselves
-//! are replicated, so a group in each region can consume the merged stream — with one
-//! known gap (a bug, found by the jepsen stream workload, `jepsen/RESULTS.md`): `>`
-//! serves entries above the group's last delivered ID, so an entry from another region
-//! that arrives after the group delivered a higher ID is never delivered in this region.
-//! At-least-once delivery holds for the region's own entries.
+//! are replicated, so a group in each region can consume the whole, merged stream.
+//!
+//! Late entries: an entry from another region can arrive after the group delivered a
+//! higher ID (the regions were partitioned, or the other region's clock is behind).
+//! `>` alone (entries above the last delivered ID) would never deliver it here — a bug
+//! the jepsen stream workload found. So when a replicated delta adds an entry at or
+//! below a group's last delivered ID, the entry joins the group's *late* set
+//! ([`Group::late`]), and `XREADGROUP ... >` delivers late entries first (they sort
+//! below the new ones), then new ones. At most [`MAX_LATE`] per group: beyond that the
+//! oldest are dropped with a warning (counted in `late_dropped`).
 //!
 //! Groups live next to the keyspace, keyed by `(db, key)`, and follow the key's life:
 //! when the key stops being a visible stream (DEL, expiry, FLUSHDB, a type change, a
@@ -35,6 +40,8 @@ use crdt::stream::StreamId;
 pub const MAX_GROUPS: usize = 1024;
 /// Most consumers one group may have.
 pub const MAX_CONSUMERS: usize = 10_000;
+/// Most late entries one group holds for delivery.
+pub const MAX_LATE: usize = 1_000_000;
 
 /// One pending (delivered, not acknowledged) entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,9 +76,28 @@ pub struct Group {
     pub pel: BTreeMap<StreamId, Pending>,
     /// Consumers, by name.
     pub consumers: BTreeMap<crdt::Bytes, Consumer>,
+    /// Entries from other regions that arrived at or below `last_id` and are not
+    /// delivered yet (see the module docs).
+    pub late: BTreeSet<StreamId>,
+    /// Late entries dropped at [`MAX_LATE`].
+    pub late_dropped: u64,
 }
 
 impl Group {
+    /// Notes an entry that arrived from another region: late when at or below the last
+    /// delivered ID (and not delivered yet).
+    pub fn arrived(&mut self, id: StreamId) -> bool {
+        if id > self.last_id || self.pel.contains_key(&id) || self.late.contains(&id) {
+            return false;
+        }
+        if self.late.len() >= MAX_LATE {
+            self.late.pop_first();
+            self.late_dropped += 1;
+        }
+        self.late.insert(id);
+        true
+    }
+
     /// The consumer `name`, created if needed (`None` when the group is full).
     pub fn consumer(&mut self, name: &[u8], now: u64) -> Option<&mut Consumer> {
         if !self.consumers.contains_key(name) {
@@ -202,6 +228,24 @@ impl Groups {
         Ok(())
     }
 
+    /// Notes entries that arrived from another region in every group of a stream (see
+    /// [`Group::arrived`]); marks the stream dirty when one was late.
+    pub fn arrived(&mut self, db: u8, key: &[u8], ids: &[StreamId]) {
+        let k: (u8, crdt::Bytes) = (db, key.into());
+        let Some(groups) = self.by_key.get_mut(&k) else {
+            return;
+        };
+        let mut late = false;
+        for g in groups.values_mut() {
+            for &id in ids {
+                late |= g.arrived(id);
+            }
+        }
+        if late {
+            self.dirty.insert(k);
+        }
+    }
+
     /// Every stream with groups: `(db, key)`.
     pub fn keys(&self) -> Vec<(u8, crdt::Bytes)> {
         self.by_key.keys().cloned().collect()
@@ -244,5 +288,35 @@ mod tests {
         assert!(back.restore(2, b"s", &[9, 0]).is_err());
         assert!(back.restore(2, b"s", &[]).is_err());
         assert!(back.restore(2, b"s", &[GROUPS_FORMAT, 0xff]).is_err());
+    }
+
+    #[test]
+    fn entries_arriving_below_the_last_delivered_id_are_late() {
+        let mut gs = Groups::default();
+        let g = gs.of_mut(0, b"s").entry(b"g"[..].into()).or_default();
+        g.last_id = StreamId::new(200, 0);
+        g.consumer(b"c", 1).unwrap();
+        g.deliver(StreamId::new(100, 0), b"c", 1, true);
+        gs.take_dirty();
+        gs.arrived(
+            0,
+            b"s",
+            &[
+                StreamId::new(150, 0), // late
+                StreamId::new(100, 0), // delivered already (pending)
+                StreamId::new(300, 0), // new: `>` serves it anyway
+            ],
+        );
+        let g = &gs.of(0, b"s").unwrap()[&b"g"[..]];
+        assert_eq!(
+            g.late.iter().copied().collect::<Vec<_>>(),
+            vec![StreamId::new(150, 0)]
+        );
+        assert!(gs.has_dirty(), "late entries are group state to persist");
+        gs.take_dirty();
+        gs.arrived(0, b"s", &[StreamId::new(150, 0)]);
+        assert!(!gs.has_dirty(), "already late");
+        gs.arrived(0, b"other", &[StreamId::new(1, 0)]);
+        assert!(gs.of(0, b"other").is_none());
     }
 }

@@ -416,10 +416,37 @@ impl Store {
         self.clock.observe(op.hlc);
         for kd in &op.keys {
             self.apply_key_tracked(kd);
+            self.note_stream_arrivals(kd);
         }
         self.ks.finish_op(op.dot);
         if let Some(log) = &mut self.log {
             log.record(Applied::Remote { op, first_seq });
+        }
+        // Late stream entries changed consumer groups: log them after the op.
+        self.flush_groups_log();
+    }
+
+    /// The (sorted) entry IDs of a stream that has consumer groups here.
+    fn stream_ids_with_groups(&self, db: u8, key: &[u8]) -> Option<Vec<crdt::stream::StreamId>> {
+        self.groups.of(db, key)?;
+        match self.ks.get(db, key)?.slot(crdt::Kind::Stream)? {
+            crdt::Value::Stream(c) => Some(c.data.entries().map(|e| e.id).collect()),
+            _ => None,
+        }
+    }
+
+    /// Stream entries a replicated delta added: late for groups that already delivered
+    /// higher IDs (see [`groups`]).
+    fn note_stream_arrivals(&mut self, kd: &crdt::KeyDelta) {
+        if self.groups.is_empty() || self.groups.of(kd.db, &kd.key).is_none() {
+            return;
+        }
+        let Some(crdt::Value::Stream(c)) = kd.delta.store.slot(crdt::Kind::Stream) else {
+            return;
+        };
+        let ids: Vec<crdt::stream::StreamId> = c.data.entries().map(|e| e.id).collect();
+        if !ids.is_empty() {
+            self.groups.arrived(kd.db, &kd.key, &ids);
         }
     }
 
@@ -571,8 +598,21 @@ impl Store {
             self.blocking.signal(db, key);
         }
         let before = self.ks.get(db, key).and_then(|k| k.expire_at());
+        // A stream with groups: the entries the merge adds may be late for them.
+        let ids_before = self.stream_ids_with_groups(db, key);
         self.ks.merge_key(db, key, state, ctx);
         self.check_groups(db, key);
+        if let Some(old) = ids_before {
+            let added: Vec<_> = self
+                .stream_ids_with_groups(db, key)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|id| old.binary_search(id).is_err())
+                .collect();
+            if !added.is_empty() {
+                self.groups.arrived(db, key, &added);
+            }
+        }
         let after = self.ks.get(db, key).and_then(|k| k.expire_at());
         if before != after {
             if let Some(at) = before {
@@ -590,6 +630,7 @@ impl Store {
                 ctx,
             });
         }
+        self.flush_groups_log();
     }
 
     /// Joins a peer snapshot's context (end of a full resync).
