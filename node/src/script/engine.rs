@@ -7,7 +7,7 @@ use std::sync::{
     Arc,
 };
 
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
 
 use super::{cache::Cache, convert::ScriptResp, Abort, RunState, ScriptError};
 use crate::resp::Reply;
@@ -43,44 +43,6 @@ fn error_text(e: &mlua::Error) -> String {
         mlua::Error::MemoryError(_) => "ERR Lua memory limit reached".to_string(),
         other => format!("ERR {}", other.to_string().lines().next().unwrap_or("")),
     }
-}
-
-/// `struct.pack` / `unpack` / `size`: C functions (like `redis.call`) whose errors
-/// name the calling line as luaL_error does (`user_script:1: ...`).
-fn struct_lib(lua: &Lua) -> mlua::Result<Table> {
-    type StructFn = fn(&Lua, &[Value]) -> mlua::Result<Result<MultiValue, String>>;
-    let fns: [(&str, StructFn); 3] = [
-        ("pack", |lua, a| {
-            Ok(super::structlib::pack(lua, a)?.map(|s| MultiValue::from_iter([Value::String(s)])))
-        }),
-        ("unpack", super::structlib::unpack),
-        ("size", |lua, a| {
-            Ok(super::structlib::size(lua, a)?.map(|n| MultiValue::from_iter([Value::Number(n)])))
-        }),
-    ];
-    let t = lua.create_table()?;
-    for (name, f) in fns {
-        t.set(
-            name,
-            lua.create_function(move |lua, args: MultiValue| {
-                let args: Vec<Value> = args.into_iter().collect();
-                f(lua, &args)?.map_err(|msg| {
-                    let at = lua
-                        .inspect_stack(1, |d| {
-                            let line = d.current_line();
-                            let src = d.source().short_src.map(|s| s.into_owned());
-                            match (src, line) {
-                                (Some(src), Some(line)) => format!("{src}:{line}: "),
-                                _ => String::new(),
-                            }
-                        })
-                        .unwrap_or_default();
-                    mlua::Error::RuntimeError(format!("{at}{msg}"))
-                })
-            })?,
-        )?;
-    }
-    Ok(t)
 }
 
 /// `redis.call` (`raise`) / `redis.pcall`: C functions, so that a script's
@@ -252,7 +214,7 @@ impl Engine {
                 })
             })?,
         )?;
-        rt.set("struct", struct_lib(&lua)?)?;
+        rt.set("struct", super::structlib::table(&lua)?)?;
         rt.set("null", Value::NULL)?;
         rt.set("redis_call", call_fn(&lua, true)?)?;
         rt.set("redis_pcall", call_fn(&lua, false)?)?;

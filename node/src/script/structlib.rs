@@ -12,7 +12,7 @@
 //! Errors are the library's messages (`bad argument #1 to 'pack' (invalid format
 //! option 'q')`, `data string too short`, ...); the prelude raises them.
 
-use mlua::{Lua, MultiValue, Value};
+use mlua::{Lua, MultiValue, Table, Value};
 
 /// Largest integer size (`MAXINTSIZE`).
 const MAX_INT_SIZE: usize = 32;
@@ -373,6 +373,44 @@ pub fn size(lua: &Lua, args: &[Value]) -> mlua::Result<Result<f64, String>> {
     Ok(Ok(pos as f64))
 }
 
+/// `struct.pack` / `unpack` / `size`: C functions (like `redis.call`) whose errors
+/// name the calling line as luaL_error does (`user_script:1: ...`).
+pub fn table(lua: &Lua) -> mlua::Result<Table> {
+    type StructFn = fn(&Lua, &[Value]) -> mlua::Result<Result<MultiValue, String>>;
+    let fns: [(&str, StructFn); 3] = [
+        ("pack", |lua, a| {
+            Ok(pack(lua, a)?.map(|s| MultiValue::from_iter([Value::String(s)])))
+        }),
+        ("unpack", unpack),
+        ("size", |lua, a| {
+            Ok(size(lua, a)?.map(|n| MultiValue::from_iter([Value::Number(n)])))
+        }),
+    ];
+    let t = lua.create_table()?;
+    for (name, f) in fns {
+        t.set(
+            name,
+            lua.create_function(move |lua, args: MultiValue| {
+                let args: Vec<Value> = args.into_iter().collect();
+                f(lua, &args)?.map_err(|msg| {
+                    let at = lua
+                        .inspect_stack(1, |d| {
+                            let line = d.current_line();
+                            let src = d.source().short_src.map(|s| s.into_owned());
+                            match (src, line) {
+                                (Some(src), Some(line)) => format!("{src}:{line}: "),
+                                _ => String::new(),
+                            }
+                        })
+                        .unwrap_or_default();
+                    mlua::Error::RuntimeError(format!("{at}{msg}"))
+                })
+            })?,
+        )?;
+    }
+    Ok(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,35 +425,7 @@ mod tests {
 
     fn lua() -> Lua {
         let lua = Lua::new();
-        let t = lua.create_table().unwrap();
-        t.set(
-            "pack",
-            lua.create_function(|lua, a: MultiValue| {
-                let a: Vec<Value> = a.into_iter().collect();
-                pack(lua, &a)?.map_err(mlua::Error::runtime)
-            })
-            .unwrap(),
-        )
-        .unwrap();
-        t.set(
-            "unpack",
-            lua.create_function(|lua, a: MultiValue| {
-                let a: Vec<Value> = a.into_iter().collect();
-                unpack(lua, &a)?.map_err(mlua::Error::runtime)
-            })
-            .unwrap(),
-        )
-        .unwrap();
-        t.set(
-            "size",
-            lua.create_function(|lua, a: MultiValue| {
-                let a: Vec<Value> = a.into_iter().collect();
-                size(lua, &a)?.map_err(mlua::Error::runtime)
-            })
-            .unwrap(),
-        )
-        .unwrap();
-        lua.globals().set("struct", t).unwrap();
+        lua.globals().set("struct", table(&lua).unwrap()).unwrap();
         lua
     }
 
