@@ -26,7 +26,10 @@
 //! snapshots copy every stream's groups. Recovery restores them ([`Groups::restore`]),
 //! so after a restart a region has its groups, last delivered IDs, consumers and PELs as
 //! of the last acknowledged command. The cost is one record of the stream's whole group
-//! state per changing command (small for job queues, whose PELs hold the jobs in flight).
+//! state per changing command: small for job queues, whose PELs hold the jobs in flight
+//! (~20 bytes + the consumer name per pending entry), but a group with a very long PEL
+//! (100k pending entries: ~2.5 MB per XREADGROUP / XACK) makes every such command write
+//! that much. Logging per-entry changes instead is the fix; not done yet.
 //! Bounds: at most [`MAX_GROUPS`] groups per stream and [`MAX_CONSUMERS`] consumers per
 //! group.
 
