@@ -25,6 +25,35 @@ pub struct Server {
     pub child: Child,
 }
 
+/// The `process_id` of `INFO server` on a fresh connection (`None` if refused).
+fn server_pid(c: &mut TcpStream) -> Option<u32> {
+    c.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    c.write_all(b"INFO server\r\n").ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // One bulk reply of a few hundred bytes; bounded reads.
+    for _ in 0..64 {
+        let n = c.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.first() == Some(&b'-') && buf.ends_with(b"\r\n") {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&buf);
+        if let Some(rest) = text.split("process_id:").nth(1) {
+            if let Some((pid, _)) = rest.split_once("\r\n") {
+                return pid.trim().parse().ok();
+            }
+        }
+        if buf.len() > 1 << 16 {
+            return None;
+        }
+    }
+    None
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -75,8 +104,14 @@ impl Server {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
+            if let Ok(mut c) = TcpStream::connect(("127.0.0.1", self.port)) {
+                // The port may have been taken by another test's server between
+                // `free_port` and our bind: make sure the listener is our child.
+                return match server_pid(&mut c) {
+                    Some(pid) => pid == self.child.id(),
+                    // (INFO refused, e.g. before AUTH: our child must still be running.)
+                    None => matches!(self.child.try_wait(), Ok(None)),
+                };
             }
             std::thread::sleep(Duration::from_millis(20));
         }
