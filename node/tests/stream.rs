@@ -554,12 +554,9 @@ fn a_group_delivers_entries_that_arrive_late_from_another_region() {
         &["--appendonly", "yes", "--appendfsync", "everysec"],
     );
     let (mut c1, mut c2) = (r1.redis(), r2.redis());
-    let signal = |pid: u32, sig: &str| {
-        let st = std::process::Command::new("kill")
-            .args([sig, &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
+    let signal = |pid: u32, sig: libc::c_int| {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid as libc::pid_t, sig) }, 0);
     };
     let read = |c: &mut Connection, key: &str| -> String {
         let v: Value = q(
@@ -589,10 +586,10 @@ fn a_group_delivers_entries_that_arrive_late_from_another_region() {
         }
         let _: String = q(&mut c1, &["XGROUP", "CREATE", &key, "g", "0"]);
         let _: String = q(&mut c2, &["XADD", &key, "150-1", "b", "2"]);
-        signal(r2.child.id(), "-STOP");
+        signal(r2.child.id(), libc::SIGSTOP);
         let _: String = q(&mut c1, &["XADD", &key, "200-1", "c", "3"]);
         let first = read(&mut c1, &key);
-        signal(r2.child.id(), "-CONT");
+        signal(r2.child.id(), libc::SIGCONT);
         if first.contains("150-1") {
             continue; // region 2 synced and shipped before it stopped: try again
         }

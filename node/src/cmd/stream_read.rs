@@ -286,13 +286,12 @@ fn xreadgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                                 .take(r.count - n_late)
                                 .map(|e| (e.id, Some(entry_reply(e)))),
                         );
-                        let late_part = out.len().min(n_late);
-                        let new_part: Vec<_> = out[late_part..].to_vec();
+
                         // The group's entries-read counter after each delivery, as
                         // Redis keeps it.
                         let added = s.meta().added;
                         let mut read = g.entries_read;
-                        for (id, _) in &new_part {
+                        for (id, _) in &out[n_late..] {
                             read = match read {
                                 Some(n) if !has_tombstones_from(s, *id) => Some(n + 1),
                                 other if added == 0 => other,

@@ -247,13 +247,13 @@ impl DiskLog {
             }
             k.floor.join(&floor);
             k.first_wal = log.slots.front().map_or(0, |s| s.wal);
+            log.publish(&mut k);
         }
-        log.publish();
         log
     }
 
-    fn publish(&self) {
-        let mut k = self.keep.lock();
+    /// Copies the statistics into the shared state (the caller holds its lock).
+    fn publish(&self, k: &mut LogKeep) {
         k.entries = self.slots.len() as u64;
         k.bytes = self.bytes;
         k.memory_bytes = self.hot_bytes;
@@ -365,8 +365,9 @@ impl DiskLog {
 
 impl OpLog for DiskLog {
     fn append(&mut self, entry: LogEntry, at_ms: u64) {
+        let keep = Arc::clone(&self.keep);
+        let mut k = keep.lock();
         let wal = {
-            let mut k = self.keep.lock();
             let found = k
                 .notes
                 .iter()
@@ -407,7 +408,7 @@ impl OpLog for DiskLog {
         self.hot_bytes += entry.op.len() as u64;
         self.hot.push_back(entry.op);
         self.evict();
-        self.publish();
+        self.publish(&mut k);
     }
 
     fn start(&self) -> u64 {
@@ -473,17 +474,15 @@ impl OpLog for DiskLog {
                 self.index.remove(&m.origin);
             }
         }
-        {
-            let mut k = self.keep.lock();
-            k.floor.raise(m.origin, m.last_seq);
-            match self.slots.front() {
-                None => k.first_wal = 0,
-                // An entry without a WAL index keeps the previous (smaller) bound.
-                Some(s) if s.wal != 0 => k.first_wal = s.wal,
-                Some(_) => {}
-            }
+        let mut k = self.keep.lock();
+        k.floor.raise(m.origin, m.last_seq);
+        match self.slots.front() {
+            None => k.first_wal = 0,
+            // An entry without a WAL index keeps the previous (smaller) bound.
+            Some(s) if s.wal != 0 => k.first_wal = s.wal,
+            Some(_) => {}
         }
-        self.publish();
+        self.publish(&mut k);
         Some(m)
     }
 
